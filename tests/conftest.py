@@ -1,0 +1,47 @@
+"""Shared fixtures: real services on free ports, gpiozero mock pins, sample data locations."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from gpiozero import Device
+from gpiozero.pins.mock import MockFactory, MockPWMPin
+
+from tests.support.services import MosquittoBroker
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHARED_SAMPLES = REPO_ROOT.parent / "shared" / "samples"
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[MosquittoBroker]:
+    """A fresh Mosquitto for this test on a free port; tests may kill() and start() it."""
+    b = MosquittoBroker(workdir=tmp_path / "mosquitto")
+    b.start()
+    try:
+        yield b
+    finally:
+        b.kill()
+
+
+@pytest.fixture
+def mock_pins() -> Iterator[MockFactory]:
+    """gpiozero's own mock pin factory, installed as the default for the test's duration."""
+    previous = Device.pin_factory
+    factory = MockFactory(pin_class=MockPWMPin)
+    Device.pin_factory = factory
+    try:
+        yield factory
+    finally:
+        factory.reset()
+        Device.pin_factory = previous
+
+
+@pytest.fixture(scope="session")
+def shared_samples() -> Path:
+    """The read-only real QR photographs in ../shared/samples (skip the test where absent)."""
+    if not SHARED_SAMPLES.is_dir():
+        pytest.skip(f"{SHARED_SAMPLES} is not present")
+    return SHARED_SAMPLES
