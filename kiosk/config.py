@@ -1,0 +1,48 @@
+"""The kiosk's one config file (TOML), validated once at start into typed, frozen sections.
+
+Each section's model lives next to the code it configures (camera/, decode/, display/, ...);
+this module only composes them, so a typo anywhere is reported with its full key at start-up
+and never surfaces later as a half-working kiosk.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from kiosk.camera.config import CameraConfig
+from kiosk.config_errors import ConfigError, load_toml_model
+from kiosk.display.config import IndicatorConfig
+
+ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"  # also a broker username and an MQTT topic level
+
+
+class IdentityConfig(BaseModel):
+    """Who and where this kiosk is."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kiosk_id: str = Field(pattern=ID_PATTERN)
+    checkpoint_id: str = Field(pattern=ID_PATTERN)
+    checkpoint_name: str = ""
+    mode: Literal["self", "assisted"] = "self"
+    state_dir: Path = Path("/var/lib/kiosk")
+    assume_clock_trusted: bool = Field(False, description="true only with an RTC or GPS time source")
+
+
+class KioskConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kiosk: IdentityConfig
+    camera: CameraConfig = CameraConfig()
+    indicator: IndicatorConfig = IndicatorConfig()
+
+
+def load_config(path: str | Path) -> KioskConfig:
+    """Load and validate; raises ConfigError naming each bad key."""
+    return load_toml_model(path, KioskConfig)
+
+
+__all__ = ["ConfigError", "KioskConfig", "load_config"]
