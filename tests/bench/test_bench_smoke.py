@@ -1,0 +1,26 @@
+"""The benchmarks still run and print their summary line (numbers are not asserted: they are measurements)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+from tests.conftest import REPO_ROOT
+
+
+def test_scan_bench_quick_run_prints_its_summary_line() -> None:
+    result = subprocess.run(
+        [sys.executable, "bench/scan.py", "--quick", "--passes", "1"],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    last = result.stdout.strip().splitlines()[-1]
+    assert re.fullmatch(
+        r"scan: pipeline_read=\d+ raw_read=\d+ p50_ratio=[\d.]+ p99_ms=[\d.]+ empty_ratio=[\d.]+", last
+    ), last
+    read = dict(kv.split("=") for kv in last.split()[1:])
+    assert int(read["pipeline_read"]) >= int(read["raw_read"])
