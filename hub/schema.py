@@ -77,6 +77,9 @@ registry_outbox = sa.Table(
     sa.Column("next_attempt_at", sa.DateTime, nullable=False),
     sa.Column("last_error", sa.Text, nullable=True),
     sa.Column("sent_at", sa.DateTime, nullable=True),
+    # Set when a batch is formed, BEFORE it is sent: a retry after a crash re-sends exactly the same
+    # events under the same Idempotency-Key, however many new events arrived meanwhile.
+    sa.Column("batch_key", sa.String(64), nullable=True),
     sa.Index("ix_outbox_state_id", "state", "id"),
 )
 
