@@ -110,11 +110,8 @@ class Forwarder:
     def send(self, batch: Batch) -> Reply:
         """POST the batch's events, exactly as the kiosks sent them."""
         with self.db.begin() as conn:
-            bodies = dict(
-                conn.execute(
-                    sa.select(events.c.event_id, events.c.body).where(events.c.event_id.in_(batch.event_ids))
-                ).tuples()
-            )
+            q = sa.select(events.c.event_id, events.c.body).where(events.c.event_id.in_(batch.event_ids))
+            bodies = {r.event_id: r.body for r in conn.execute(q)}
         return self.client.post_passages([_as_dict(bodies[i]) for i in batch.event_ids], batch.key)
 
     # -- phase 3 -------------------------------------------------------------------------------------

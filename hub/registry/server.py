@@ -233,7 +233,9 @@ class RegistryServer:
         """Listen (again, after stop(): same port, same received data: a registry restart)."""
         self._server = _Server((self._host, self._port), self.state)
         self._port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, name="registry", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), name="registry", daemon=True
+        )
         self._thread.start()
 
     def stop(self) -> None:
