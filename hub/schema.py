@@ -126,6 +126,14 @@ flag_log = sa.Table(
     sa.Index("ix_flag_log_target", "target_kind", "target", "version"),
 )
 
+hub_state = sa.Table(
+    "hub_state",
+    metadata,
+    # Small named cursors shared by all workers, e.g. the registry flag version already imported.
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.BigInteger, nullable=False),
+)
+
 audit_log = sa.Table(
     "audit_log",
     metadata,
