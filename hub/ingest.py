@@ -100,6 +100,9 @@ def store_events_detailed(
             if outbox:
                 conn.execute(db.insert_ignore(registry_outbox), outbox)
             _touch_kiosks(db, conn, ordered, now)
+            rejects.extend(
+                _conflicting_duplicates(conn, [r for r in ordered if r["event_id"] not in new_ids], now)
+            )
         if rejects:
             conn.execute(sa.insert(event_rejects), rejects)
 
@@ -107,6 +110,27 @@ def store_events_detailed(
         (result.stored if r["event_id"] in new_ids else result.duplicates).append(r["event_id"])
     result.acked = [r["event_id"] for r in ordered] + [i for i, _ in result.rejected if i is not None]
     return result
+
+
+def _conflicting_duplicates(
+    conn: sa.Connection, dups: list[dict[str, Any]], now: dt.datetime
+) -> list[dict[str, Any]]:
+    """Re-sent ids whose content differs from the stored copy: kept as first stored, shown to operators.
+
+    An honest kiosk re-sends byte-identical events; a difference means a bug or tampering. The first
+    copy stays authoritative (it may already be at the registry) and the event is still acked.
+    """
+    if not dups:
+        return []
+    q = sa.select(events.c.event_id, events.c.body).where(
+        events.c.event_id.in_([r["event_id"] for r in dups])
+    )
+    stored = {r.event_id: r.body for r in conn.execute(q)}
+    return [
+        _reject_row(r["body"], "event_id already stored with different content; first copy kept", now)
+        for r in dups
+        if stored.get(r["event_id"]) != r["body"]
+    ]
 
 
 def _touch_kiosks(db: Database, conn: sa.Connection, rows: list[dict[str, Any]], now: dt.datetime) -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import random
 import threading
 from collections.abc import Callable
@@ -34,6 +35,8 @@ from hub.registry.policy import Outcome, backoff_delay, batch_key, classify
 from hub.schema import audit_log, dead_letter, events, registry_outbox
 
 CLAIM_LOCK = "hub.registry.claim"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -172,8 +175,25 @@ class Forwarder:
 
     def run(self, stop: threading.Event, clock: Callable[[], dt.datetime]) -> None:
         """Forward until `stop` is set; sleeps (interruptibly) while idle or backing off."""
+        db_failures = 0
         while not stop.is_set():
-            result = self.step(clock(), clock)
+            try:
+                result = self.step(clock(), clock)
+                db_failures = 0
+            except sa.exc.DBAPIError as exc:
+                # The database is down or failing over: nothing was marked, so nothing is lost. Wait, retry.
+                delay = backoff_delay(
+                    db_failures,
+                    base_s=self.config.base_backoff_s,
+                    cap_s=self.config.max_backoff_s,
+                    rng=self.rng,
+                )
+                db_failures += 1
+                log.warning("registry forwarder: database error, retrying in %.1fs: %s", delay, exc)
+                stop.wait(delay)
+                continue
+            if result.kind == "dead":
+                log.warning("registry refused event(s) %s: moved to dead_letter", result.event_ids)
             if result.wait_until is not None:
                 pause = (result.wait_until - clock()).total_seconds()
                 stop.wait(max(0.0, min(pause, self.config.max_backoff_s)))

@@ -122,3 +122,17 @@ def test_overlapping_batches_from_two_workers_store_each_event_once(db_url: str,
     assert acked[0] == everyone and acked[1] == everyone
     assert count(db, events) == 120
     assert count(db, registry_outbox) == 120
+
+
+def test_reused_event_id_with_other_content_keeps_first_and_is_reported(db: Database) -> None:
+    ev = make_event(1)
+    store_events(db, [ev], now=T0)
+    forged = {**ev, "verdict": "DENY", "reasons": ["flag_f0"]}
+    result = store_events_detailed(db, [forged], now=T0)
+    assert result.acked == [ev["event_id"]] and result.duplicates == [ev["event_id"]]
+    with db.begin() as conn:
+        assert conn.execute(sa.select(events.c.verdict)).scalar_one() == "PASS"
+        reason = conn.execute(sa.select(event_rejects.c.reason)).scalar_one()
+    assert "different content" in reason
+    store_events(db, [ev], now=T0)  # an identical re-send is not reported
+    assert count(db, event_rejects) == 1
