@@ -13,6 +13,8 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
+import sqlite3
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -74,6 +76,24 @@ def lock_key(name: str) -> int:
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
 
 
+def _ensure_wal(cur: Any) -> None:
+    """Switch a fresh database file to WAL (persistent, so later connections only read it).
+
+    The switch needs an exclusive lock and SQLite does not always wait on the busy timeout for it:
+    several workers opening a new file at once can get "database is locked". Retry, bounded.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            if str(cur.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal":
+                return
+            cur.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 def _sqlite_setup(engine: Engine) -> None:
     """WAL, busy timeout, and our own BEGIN IMMEDIATE (SQLAlchemy's documented pysqlite recipe)."""
 
@@ -82,7 +102,7 @@ def _sqlite_setup(engine: Engine) -> None:
         dbapi_conn.isolation_level = None  # we emit BEGIN ourselves
         cur = dbapi_conn.cursor()
         cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        cur.execute("PRAGMA journal_mode=WAL")
+        _ensure_wal(cur)
         cur.execute("PRAGMA synchronous=FULL")  # an ack promises durability: fsync the WAL on commit
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()
