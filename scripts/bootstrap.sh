@@ -10,7 +10,11 @@ PY="${PYTHON:-python3}"
 say() { printf '[setup] %s\n' "$*" >&2; }
 die() { printf '[setup] ERROR: %s\n' "$*" >&2; exit 1; }
 
-have_cmd() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/usr/bin/$1" ]; }
+# PostgreSQL server binaries (initdb, postgres) live in /usr/lib/postgresql/NN/bin, outside PATH.
+have_cmd() {
+  command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/usr/bin/$1" ] \
+    || compgen -G "/usr/lib/postgresql/*/bin/$1" >/dev/null
+}
 
 # Debian packages the project needs at run and test time: "command package" pairs.
 # A missing command is installed with apt-get when we are root; otherwise we say what to install.

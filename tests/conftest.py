@@ -9,7 +9,7 @@ import pytest
 from gpiozero import Device
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
-from tests.support.services import MosquittoBroker
+from tests.support.services import MosquittoBroker, PostgresServer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_SAMPLES = REPO_ROOT.parent / "shared" / "samples"
@@ -45,3 +45,14 @@ def shared_samples() -> Path:
     if not SHARED_SAMPLES.is_dir():
         pytest.skip(f"{SHARED_SAMPLES} is not present")
     return SHARED_SAMPLES
+
+
+@pytest.fixture(scope="session")
+def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """SQLAlchemy URL of a PRIVATE PostgreSQL started for this test session (never the machine's own)."""
+    server = PostgresServer(workdir=tmp_path_factory.mktemp("postgres"))
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.stop()

@@ -122,3 +122,131 @@ class MosquittoBroker:
             self._proc.kill()
             self._proc.wait(timeout=10)
         self._proc = None
+
+
+def find_postgres_bin(name: str) -> str:
+    """A PostgreSQL server binary (initdb, postgres): Debian keeps them in /usr/lib/postgresql/NN/bin."""
+    versions = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), key=lambda p: int(p.parts[-3]))
+    if versions:
+        return str(versions[-1])
+    found = shutil.which(name)
+    if found:
+        return found
+    raise FileNotFoundError(f"PostgreSQL {name} is not installed (scripts/test installs it when run as root)")
+
+
+@dataclass
+class PostgresServer:
+    """A private PostgreSQL in a temporary directory on a free port, never the machine's own cluster.
+
+    PostgreSQL refuses to run as root, so under root the data directory is handed to the `postgres`
+    user and the server runs as that user via `runuser`. Trust authentication on 127.0.0.1 only.
+    """
+
+    workdir: Path
+    port: int = field(default_factory=free_port)
+    user: str = "hub"
+    _proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+psycopg://{self.user}@127.0.0.1:{self.port}/postgres"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.workdir / "data"
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / "postgres.log"
+
+    def _as_owner(self, argv: list[str]) -> list[str]:
+        import os
+
+        if os.geteuid() != 0:
+            return argv
+        return ["runuser", "-u", "postgres", "--", *argv]
+
+    def start(self) -> None:
+        import os
+        import pwd
+
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        sock = self.workdir / "sock"
+        sock.mkdir(exist_ok=True)
+        if os.geteuid() == 0:
+            pw = pwd.getpwnam("postgres")
+            for p in (self.workdir, sock):
+                os.chown(p, pw.pw_uid, pw.pw_gid)
+            # runuser needs to traverse the parents of the tmp dir.
+            for parent in self.workdir.parents:
+                if parent == Path("/"):
+                    break
+                mode = parent.stat().st_mode
+                if not mode & 0o001:
+                    os.chmod(parent, mode | 0o001)
+        if not self.data_dir.exists():
+            subprocess.run(
+                self._as_owner(
+                    [
+                        find_postgres_bin("initdb"),
+                        "-D",
+                        str(self.data_dir),
+                        "-U",
+                        self.user,
+                        "--auth=trust",
+                        "--no-sync",
+                        "-E",
+                        "UTF8",
+                        "--locale=C",
+                    ]
+                ),
+                check=True,
+                capture_output=True,
+                timeout=60,
+            )
+        log = self.log_path.open("ab")
+        self._proc = subprocess.Popen(
+            self._as_owner(
+                [
+                    find_postgres_bin("postgres"),
+                    "-D",
+                    str(self.data_dir),
+                    "-p",
+                    str(self.port),
+                    "-k",
+                    str(sock),
+                    "-c",
+                    "listen_addresses=127.0.0.1",
+                    "-c",
+                    "fsync=off",
+                    "-c",
+                    "max_connections=50",
+                ]
+            ),
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
+        try:
+            wait_for_port(self.port, timeout=20)
+        except TimeoutError:
+            self.stop()
+            raise RuntimeError(f"postgres did not start: {self.log_path.read_text()[-2000:]}") from None
+
+    def stop(self) -> None:
+        """SIGINT = PostgreSQL's fast shutdown; SIGKILL if it does not go within 10 s."""
+        if self._proc is None:
+            return
+        import os
+
+        # Signal the whole session: under root the direct child is `runuser`, which does not forward it.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self._proc.pid, signal.SIGINT)
+        try:
+            self._proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self._proc.pid, signal.SIGKILL)
+            self._proc.wait(timeout=10)
+        self._proc = None

@@ -1,0 +1,225 @@
+"""The hub's flag log: F0/F1/F2/revoked flags from the registry and from operators, as versioned changes.
+
+Every add or lift is a NEW row whose autoincrement `version` is the flag-list version kiosks see; nothing
+is updated in place, so "changes since version V" (what a signed delta to kiosks carries, built by wire/)
+is a plain range query, and the log doubles as history. Targets are stored in clear here (the hub holds
+the passage log anyway); kiosks receive keyed hashes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from hub.db import Database, from_db_time, to_db_time
+from hub.registry.client import RegistryClient
+from hub.schema import audit_log, flag_log, hub_state
+from hub.validate import InvalidEvent, parse_rfc3339
+
+STATUSES = frozenset({"F0", "F1", "F2", "revoked"})
+TARGET_KINDS = frozenset({"person", "pass"})
+REGISTRY_CURSOR = "registry_flags_version"
+IMPORT_LOCK = "hub.flags.import"
+
+
+@dataclass(frozen=True)
+class FlagChange:
+    version: int
+    target_kind: str
+    target: str
+    status: str
+    starts_at: dt.datetime
+    ends_at: dt.datetime | None
+    lifted: bool
+    source: str
+
+
+def _row(
+    target_kind: str,
+    target: str,
+    status: str,
+    starts_at: dt.datetime,
+    ends_at: dt.datetime | None,
+    lifted: bool,
+    source: str,
+    now: dt.datetime,
+    note: str | None = None,
+) -> dict[str, Any]:
+    if status not in STATUSES:
+        raise ValueError(f"status: {status!r} is not one of {sorted(STATUSES)}")
+    if target_kind not in TARGET_KINDS:
+        raise ValueError(f"target_kind: {target_kind!r} is not one of {sorted(TARGET_KINDS)}")
+    if target_kind == "person" and not (target.isdigit() and len(target) == 12):
+        raise ValueError("target: a person is flagged by a 12-digit id number")
+    if ends_at is not None and ends_at <= starts_at:
+        raise ValueError("ends_at must be after starts_at")
+    return {
+        "target_kind": target_kind,
+        "target": target,
+        "status": status,
+        "starts_at": to_db_time(starts_at),
+        "ends_at": None if ends_at is None else to_db_time(ends_at),
+        "lifted": lifted,
+        "source": source,
+        "note": note,
+        "created_at": to_db_time(now),
+    }
+
+
+def _insert(conn: sa.Connection, row: dict[str, Any]) -> int:
+    return int(conn.execute(sa.insert(flag_log).values(**row).returning(flag_log.c.version)).scalar_one())
+
+
+def _audit(conn: sa.Connection, now: dt.datetime, actor: str, action: str, detail: dict[str, Any]) -> None:
+    conn.execute(sa.insert(audit_log).values(at=to_db_time(now), actor=actor, action=action, detail=detail))
+
+
+def add_flag(
+    db: Database,
+    target: str,
+    status: str,
+    *,
+    starts_at: dt.datetime,
+    ends_at: dt.datetime | None = None,
+    actor: str,
+    now: dt.datetime,
+    target_kind: str = "person",
+    note: str | None = None,
+) -> int:
+    """An operator flags a person or pass; returns the new flag-list version. Audited."""
+    row = _row(target_kind, target, status, starts_at, ends_at, False, f"operator:{actor}", now, note)
+    with db.begin() as conn:
+        version = _insert(conn, row)
+        _audit(conn, now, actor, "flag.add", {"version": version, "target": target, "status": status})
+    return version
+
+
+def lift_flag(
+    db: Database,
+    target: str,
+    *,
+    actor: str,
+    now: dt.datetime,
+    target_kind: str = "person",
+    note: str | None = None,
+) -> int:
+    """An operator lifts the current flag on a target; raises KeyError if it has no active flag."""
+    with db.begin() as conn:
+        current = _latest(conn, target_kind, target)
+        if current is None or current.lifted:
+            raise KeyError(f"{target_kind} {target} has no flag to lift")
+        row = _row(target_kind, target, current.status, now, None, True, f"operator:{actor}", now, note)
+        version = _insert(conn, row)
+        _audit(conn, now, actor, "flag.lift", {"version": version, "target": target})
+    return version
+
+
+def _latest(conn: sa.Connection, target_kind: str, target: str) -> Any:
+    q = (
+        sa.select(flag_log)
+        .where(flag_log.c.target_kind == target_kind, flag_log.c.target == target)
+        .order_by(flag_log.c.version.desc())
+        .limit(1)
+    )
+    return conn.execute(q).first()
+
+
+def _change(r: Any) -> FlagChange:
+    starts = from_db_time(r.starts_at)
+    assert starts is not None
+    return FlagChange(
+        r.version,
+        r.target_kind,
+        r.target,
+        r.status,
+        starts,
+        from_db_time(r.ends_at),
+        bool(r.lifted),
+        r.source,
+    )
+
+
+def changes_since(db: Database, version: int, limit: int = 10_000) -> list[FlagChange]:
+    """Flag changes after `version`, oldest first: the content of a delta to kiosks."""
+    q = sa.select(flag_log).where(flag_log.c.version > version).order_by(flag_log.c.version).limit(limit)
+    with db.begin() as conn:
+        return [_change(r) for r in conn.execute(q)]
+
+
+def head_version(db: Database) -> int:
+    with db.begin() as conn:
+        return int(conn.execute(sa.select(sa.func.max(flag_log.c.version))).scalar() or 0)
+
+
+def active_flags(db: Database, at: dt.datetime) -> dict[tuple[str, str], str]:
+    """(target_kind, target) -> status for every flag in force at `at` (latest change per target wins)."""
+    latest: dict[tuple[str, str], FlagChange] = {}
+    for c in changes_since(db, 0, limit=10_000_000):
+        latest[(c.target_kind, c.target)] = c
+    return {
+        k: c.status
+        for k, c in latest.items()
+        if not c.lifted and c.starts_at <= at and (c.ends_at is None or at < c.ends_at)
+    }
+
+
+def import_registry_changes(
+    db: Database, head: int, changes: list[dict[str, Any]], *, now: dt.datetime
+) -> int:
+    """Apply the registry's `GET /v1/flags` answer; returns how many changes were new.
+
+    Safe to run from several workers at once and to repeat: under a lock, changes at or below the stored
+    registry cursor are skipped, and the cursor advances in the same transaction.
+    """
+    applied = 0
+    with db.begin() as conn:
+        db.lock_in_transaction(conn, IMPORT_LOCK)
+        cursor = conn.execute(
+            sa.select(hub_state.c.value).where(hub_state.c.name == REGISTRY_CURSOR)
+        ).scalar()
+        cursor = int(cursor or 0)
+        for ch in sorted(changes, key=lambda c: int(c["version"])):
+            if int(ch["version"]) <= cursor:
+                continue
+            try:
+                starts = parse_rfc3339(ch["starts_at"], "starts_at") if ch.get("starts_at") else now
+                ends = parse_rfc3339(ch["ends_at"], "ends_at") if ch.get("ends_at") else None
+            except InvalidEvent as exc:
+                raise ValueError(f"registry flag change {ch.get('version')}: {exc}") from None
+            row = _row(
+                ch.get("target_kind", "person"),
+                str(ch["target"]),
+                str(ch["status"]),
+                starts,
+                ends,
+                bool(ch.get("lifted", False)),
+                "registry",
+                now,
+            )
+            _insert(conn, row)
+            applied += 1
+        new_cursor = max(cursor, head)
+        if new_cursor != cursor:
+            conn.execute(sa.delete(hub_state).where(hub_state.c.name == REGISTRY_CURSOR))
+            conn.execute(sa.insert(hub_state).values(name=REGISTRY_CURSOR, value=new_cursor))
+    return applied
+
+
+def registry_cursor(db: Database) -> int:
+    """The registry flag version the hub has already imported."""
+    with db.begin() as conn:
+        v = conn.execute(sa.select(hub_state.c.value).where(hub_state.c.name == REGISTRY_CURSOR)).scalar()
+    return int(v or 0)
+
+
+def sync_from_registry(db: Database, client: RegistryClient, *, now: dt.datetime) -> int:
+    """One poll of the registry's flags; returns the number of new changes. Raises on a bad answer."""
+    reply = client.get_flags(since=registry_cursor(db))
+    if reply.status != 200:
+        raise ConnectionError(f"registry flags: {reply.error or f'HTTP {reply.status}'}")
+    body = json.loads(reply.body)
+    return import_registry_changes(db, int(body["version"]), list(body["changes"]), now=now)

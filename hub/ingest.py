@@ -1,0 +1,166 @@
+"""Durable ingest of passage events: the hub's side of "each event_id stored once, acked after commit".
+
+The MQTT binding is a thin layer over `store_events`: decode the message, call it, publish an ack naming
+exactly the ids it returns. Everything here happens in ONE transaction per batch:
+
+* valid events are inserted with ON CONFLICT DO NOTHING on event_id (a re-sent event is acked again but
+  stored once, also when two workers receive the same batch at the same moment);
+* each newly seen event is enqueued for the registry in the same transaction (transactional outbox), so an
+  event is never stored without being scheduled for forwarding, nor forwarded without being stored;
+* invalid events go to `event_rejects` with the reason instead of failing the batch.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+from hub.db import Database, to_db_time
+from hub.schema import event_rejects, events, kiosks, registry_outbox
+from hub.validate import InvalidEvent, event_row
+
+
+@dataclass
+class StoreResult:
+    """What one batch did. `acked` is what the hub may now ack to the kiosk."""
+
+    acked: list[str] = field(default_factory=list)
+    stored: list[str] = field(default_factory=list)  # new in this call
+    duplicates: list[str] = field(default_factory=list)  # already stored before (or twice in the batch)
+    rejected: list[tuple[str | None, str]] = field(default_factory=list)  # (event_id if any, reason)
+
+
+def _reject_row(ev: Any, reason: str, now: dt.datetime) -> dict[str, Any]:
+    ev_id = ev.get("event_id") if isinstance(ev, dict) else None
+    kiosk = ev.get("kiosk_id") if isinstance(ev, dict) else None
+    try:
+        body = json.dumps(ev, ensure_ascii=False, default=str)
+    except (TypeError, ValueError) as exc:
+        body = f"<unserialisable: {exc}>"
+    return {
+        "event_id": ev_id if isinstance(ev_id, str) else None,
+        "kiosk_id": kiosk if isinstance(kiosk, str) else None,
+        "reason": reason,
+        "body": body[:65536],
+        "received_at": to_db_time(now),
+    }
+
+
+def store_events_detailed(
+    db: Database, batch: list[Any], *, now: dt.datetime, from_kiosk: str | None = None
+) -> StoreResult:
+    """Validate and durably store a batch; see module docstring. Returns after COMMIT.
+
+    `from_kiosk` is the kiosk the transport authenticated (the MQTT topic / certificate CN): an event
+    claiming another kiosk_id is rejected, so one kiosk cannot write another's log.
+    Rejected events that carry an event_id are acked too: they are durably recorded for operators, and a
+    kiosk re-sending a malformed event forever would only block its own outbox.
+    """
+    result = StoreResult()
+    rows: dict[str, dict[str, Any]] = {}
+    rejects: list[dict[str, Any]] = []
+    for ev in batch:
+        try:
+            row = event_row(ev, now)
+            if from_kiosk is not None and row["kiosk_id"] != from_kiosk:
+                raise InvalidEvent(f"kiosk_id: {row['kiosk_id']!r} sent by kiosk {from_kiosk!r}")
+        except InvalidEvent as exc:
+            rej = _reject_row(ev, str(exc), now)
+            rejects.append(rej)
+            result.rejected.append((rej["event_id"], str(exc)))
+            continue
+        if row["event_id"] in rows:
+            result.duplicates.append(row["event_id"])
+            continue
+        rows[row["event_id"]] = row
+
+    # Sorted by event_id: concurrent overlapping batches take row locks in one order (no deadlock).
+    ordered = [rows[k] for k in sorted(rows)]
+    with db.begin() as conn:
+        new_ids: set[str] = set()
+        if ordered:
+            stmt = db.insert_ignore(events).returning(events.c.event_id)
+            new_ids = set(conn.execute(stmt, ordered).scalars())
+            # Outbox in the kiosk's own order; this never waits on another batch (see module docstring).
+            by_seq = sorted(ordered, key=lambda r: (r["kiosk_id"], r["seq"]))
+            outbox = [
+                {
+                    "event_id": r["event_id"],
+                    "state": "pending",
+                    "attempts": 0,
+                    "next_attempt_at": to_db_time(now),
+                }
+                for r in by_seq
+                if r["event_id"] in new_ids
+            ]
+            if outbox:
+                conn.execute(db.insert_ignore(registry_outbox), outbox)
+            _touch_kiosks(db, conn, ordered, now)
+            rejects.extend(
+                _conflicting_duplicates(conn, [r for r in ordered if r["event_id"] not in new_ids], now)
+            )
+        if rejects:
+            conn.execute(sa.insert(event_rejects), rejects)
+
+    for r in ordered:
+        (result.stored if r["event_id"] in new_ids else result.duplicates).append(r["event_id"])
+    result.acked = [r["event_id"] for r in ordered] + [i for i, _ in result.rejected if i is not None]
+    return result
+
+
+def _conflicting_duplicates(
+    conn: sa.Connection, dups: list[dict[str, Any]], now: dt.datetime
+) -> list[dict[str, Any]]:
+    """Re-sent ids whose content differs from the stored copy: kept as first stored, shown to operators.
+
+    An honest kiosk re-sends byte-identical events; a difference means a bug or tampering. The first
+    copy stays authoritative (it may already be at the registry) and the event is still acked.
+    """
+    if not dups:
+        return []
+    q = sa.select(events.c.event_id, events.c.body).where(
+        events.c.event_id.in_([r["event_id"] for r in dups])
+    )
+    stored = {r.event_id: r.body for r in conn.execute(q)}
+    return [
+        _reject_row(r["body"], "event_id already stored with different content; first copy kept", now)
+        for r in dups
+        if stored.get(r["event_id"]) != r["body"]
+    ]
+
+
+def _touch_kiosks(db: Database, conn: sa.Connection, rows: list[dict[str, Any]], now: dt.datetime) -> None:
+    """Fleet view: last time each kiosk delivered events, and its highest seq seen."""
+    latest: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        k = latest.setdefault(r["kiosk_id"], {"kiosk_id": r["kiosk_id"], "last_seq": r["seq"]})
+        k["last_seq"] = max(k["last_seq"], r["seq"])
+        k["checkpoint_id"] = r["checkpoint_id"]
+    stmt = db.dialect_insert(kiosks)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["kiosk_id"],
+        set_={
+            "checkpoint_id": stmt.excluded.checkpoint_id,
+            "last_seen": stmt.excluded.last_seen,
+            "last_seq": sa.func.coalesce(
+                sa.case(
+                    (kiosks.c.last_seq > stmt.excluded.last_seq, kiosks.c.last_seq),
+                    else_=stmt.excluded.last_seq,
+                ),
+                stmt.excluded.last_seq,
+            ),
+        },
+    )
+    # Sorted: consistent lock order on the kiosk rows across workers.
+    conn.execute(stmt, [{**latest[k], "last_seen": to_db_time(now)} for k in sorted(latest)])
+
+
+def store_events(
+    db: Database, batch: list[Any], *, now: dt.datetime, from_kiosk: str | None = None
+) -> list[str]:
+    """Store a batch durably; returns the event_ids the hub may ack (see `store_events_detailed`)."""
+    return store_events_detailed(db, batch, now=now, from_kiosk=from_kiosk).acked

@@ -1,0 +1,175 @@
+"""Operator queries: trace a person, trace their contacts, daily per-checkpoint statistics.
+
+Each query uses an index of `events` (subject_id, scanned_at) or (checkpoint_id, scanned_at). Time windows
+are computed in Python and passed as bounds, so the same SQL serves SQLite and PostgreSQL (no dialect date
+arithmetic). All times in and out are aware UTC datetimes; the daily report takes the zone its "day" and
+"hour" are meant in (Vietnam: UTC+7).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+
+from hub.db import Database, from_db_time, to_db_time
+from hub.schema import events
+
+VERDICTS = ("PASS", "DENY", "REVIEW")
+
+
+@dataclass(frozen=True)
+class Passage:
+    event_id: str
+    subject_id: str | None
+    subject_name: str | None
+    checkpoint_id: str
+    kiosk_id: str
+    scanned_at: dt.datetime
+    verdict: str
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Contact:
+    """Someone else at the same checkpoint within the window of one of the traced person's passages."""
+
+    subject_id: str
+    subject_name: str | None
+    checkpoint_id: str
+    their_passage: dt.datetime
+    person_passage: dt.datetime
+
+    @property
+    def gap(self) -> dt.timedelta:
+        return abs(self.their_passage - self.person_passage)
+
+
+def _passage(row: sa.Row[tuple[object, ...]]) -> Passage:
+    m = row._mapping
+    scanned = from_db_time(m["scanned_at"])
+    assert scanned is not None
+    return Passage(
+        m["event_id"],
+        m["subject_id"],
+        m["subject_name"],
+        m["checkpoint_id"],
+        m["kiosk_id"],
+        scanned,
+        m["verdict"],
+        tuple(m["reasons"] or ()),
+    )
+
+
+_COLUMNS = (
+    events.c.event_id,
+    events.c.subject_id,
+    events.c.subject_name,
+    events.c.checkpoint_id,
+    events.c.kiosk_id,
+    events.c.scanned_at,
+    events.c.verdict,
+    events.c.reasons,
+)
+
+
+def trace_person(db: Database, id_number: str, start: dt.datetime, end: dt.datetime) -> list[Passage]:
+    """Where and when the person passed in [start, end], oldest first."""
+    q = (
+        sa.select(*_COLUMNS)
+        .where(
+            events.c.subject_id == id_number,
+            events.c.scanned_at >= to_db_time(start),
+            events.c.scanned_at <= to_db_time(end),
+        )
+        .order_by(events.c.scanned_at, events.c.event_id)
+    )
+    with db.begin() as conn:
+        return [_passage(r) for r in conn.execute(q)]
+
+
+def trace_contacts(
+    db: Database, id_number: str, start: dt.datetime, end: dt.datetime, window: dt.timedelta
+) -> list[Contact]:
+    """Everyone identified at the same checkpoint within ±window of the person's passages in [start, end].
+
+    One row per (contact passage, person passage) pair, ordered by checkpoint and time; people whose id was
+    unreadable cannot be traced and are left out.
+    """
+    found: list[Contact] = []
+    passages = trace_person(db, id_number, start, end)
+    with db.begin() as conn:
+        for p in passages:
+            q = (
+                sa.select(*_COLUMNS)
+                .where(
+                    events.c.checkpoint_id == p.checkpoint_id,
+                    events.c.scanned_at >= to_db_time(p.scanned_at - window),
+                    events.c.scanned_at <= to_db_time(p.scanned_at + window),
+                    events.c.subject_id.is_not(None),
+                    events.c.subject_id != id_number,
+                )
+                .order_by(events.c.scanned_at, events.c.event_id)
+            )
+            for r in conn.execute(q):
+                other = _passage(r)
+                assert other.subject_id is not None
+                found.append(
+                    Contact(
+                        other.subject_id, other.subject_name, p.checkpoint_id, other.scanned_at, p.scanned_at
+                    )
+                )
+    return sorted(found, key=lambda c: (c.checkpoint_id, c.person_passage, c.their_passage, c.subject_id))
+
+
+@dataclass
+class CheckpointDay:
+    """One checkpoint's day: counts per verdict, per reason code and per local hour."""
+
+    checkpoint_id: str
+    verdicts: Counter[str] = field(default_factory=Counter)
+    reasons: Counter[str] = field(default_factory=Counter)
+    hours: dict[int, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+
+    @property
+    def total(self) -> int:
+        return sum(self.verdicts.values())
+
+
+def daily_report(db: Database, day: dt.date, tz: dt.tzinfo) -> list[CheckpointDay]:
+    """Statistics for the local calendar `day` in zone `tz`, one entry per checkpoint (sorted)."""
+    local_start = dt.datetime.combine(day, dt.time(0), tzinfo=tz)
+    start, end = local_start.astimezone(dt.UTC), (local_start + dt.timedelta(days=1)).astimezone(dt.UTC)
+    q = sa.select(events.c.checkpoint_id, events.c.scanned_at, events.c.verdict, events.c.reasons).where(
+        events.c.scanned_at >= to_db_time(start), events.c.scanned_at < to_db_time(end)
+    )
+    days: dict[str, CheckpointDay] = {}
+    with db.begin() as conn:
+        for checkpoint_id, scanned_at, verdict, reasons in conn.execute(q):
+            d = days.setdefault(checkpoint_id, CheckpointDay(checkpoint_id))
+            d.verdicts[verdict] += 1
+            d.reasons.update(reasons or ())
+            local = scanned_at.replace(tzinfo=dt.UTC).astimezone(tz)
+            d.hours[local.hour][verdict] += 1
+    return [days[k] for k in sorted(days)]
+
+
+def report_csv(report: list[CheckpointDay]) -> str:
+    """Long-format CSV: checkpoint_id, dimension (verdict | reason | hour), key, count."""
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(["checkpoint_id", "dimension", "key", "count"])
+    for d in report:
+        for v in VERDICTS:
+            w.writerow([d.checkpoint_id, "verdict", v, d.verdicts.get(v, 0)])
+        for reason, n in sorted(d.reasons.items()):
+            w.writerow([d.checkpoint_id, "reason", reason, n])
+        for hour in sorted(d.hours):
+            for v in VERDICTS:
+                if d.hours[hour].get(v):
+                    w.writerow([d.checkpoint_id, "hour", f"{hour:02d}:{v}", d.hours[hour][v]])
+    return out.getvalue()

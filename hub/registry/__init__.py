@@ -1,0 +1,1 @@
+"""The national registry: the hub's HTTP client for it (forwarder) and a test double (server)."""
