@@ -1,0 +1,233 @@
+"""Passage events and the hub's acks (contracts.md "Passage event"), encoded as JSON.
+
+An event is made once on the kiosk, stored in its outbox, published, stored once by the hub and
+forwarded to the registry: the same JSON object all the way. Validation here is strict so that a
+bad event is refused at the first hop with a reason, not half-stored somewhere later.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import uuid6
+
+from wire.errors import WireError
+from wire.topics import KIOSK_ID
+
+MODES = frozenset({"self", "assisted", "manual"})
+KINDS = frozenset({"pass", "hc1", "cccd", "pccovid", "manual", "unknown"})
+VERDICTS = frozenset({"PASS", "DENY", "REVIEW"})
+MAX_BATCH = 1000
+MAX_MESSAGE_BYTES = 1 << 20
+
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+_DIGEST = re.compile(r"^[0-9a-f]{64}$")
+_ID12 = re.compile(r"^\d{12}$")
+
+
+def new_event_id() -> str:
+    """A UUIDv7: unique without coordination, and sortable by creation time."""
+    return str(uuid6.uuid7())
+
+
+def payload_digest(raw: bytes) -> str:
+    """SHA-256 of the raw QR bytes: identifies a scan without storing the token itself."""
+    return hashlib.sha256(raw).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Subject:
+    id_number: str | None
+    name: str | None
+    dob: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PassageEvent:
+    event_id: str
+    kiosk_id: str
+    checkpoint_id: str
+    seq: int
+    scanned_at: str  # RFC 3339, UTC
+    clock_ok: bool
+    mode: str
+    kind: str
+    subject: Subject | None
+    verdict: str
+    reasons: tuple[str, ...]
+    officer_id: str | None = None
+    override: bool | None = None  # assisted mode: the officer overrode the kiosk's verdict
+    flags_version: int | None = None
+    payload_digest: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # forward compatibility: unknown fields kept
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["reasons"] = list(self.reasons)
+        extra = d.pop("extra")
+        return {**extra, **d}
+
+    def to_json(self) -> bytes:
+        return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":")).encode()
+
+    @classmethod
+    def from_dict(cls, data: Any) -> PassageEvent:
+        if not isinstance(data, dict):
+            raise WireError("event must be a JSON object")
+        known = {f for f in cls.__dataclass_fields__ if f != "extra"}
+        missing = {"event_id", "kiosk_id", "checkpoint_id", "seq", "scanned_at", "verdict"} - data.keys()
+        if missing:
+            raise WireError(f"event lacks {sorted(missing)}")
+        reasons = data.get("reasons") or []
+        if not isinstance(reasons, list):
+            raise WireError("reasons: expected a list of reason codes")
+        subject = data.get("subject")
+        if subject is not None:
+            if not isinstance(subject, dict):
+                raise WireError("subject must be an object or null")
+            subject = Subject(subject.get("id_number"), subject.get("name"), subject.get("dob"))
+        try:
+            event = cls(
+                event_id=data["event_id"],
+                kiosk_id=data["kiosk_id"],
+                checkpoint_id=data["checkpoint_id"],
+                seq=data["seq"],
+                scanned_at=data["scanned_at"],
+                clock_ok=data.get("clock_ok", False),
+                mode=data.get("mode", "self"),
+                kind=data.get("kind", "unknown"),
+                subject=subject,
+                verdict=data["verdict"],
+                reasons=tuple(reasons),
+                officer_id=data.get("officer_id"),
+                override=data.get("override"),
+                flags_version=data.get("flags_version"),
+                payload_digest=data.get("payload_digest"),
+                extra={k: v for k, v in data.items() if k not in known},
+            )
+        except TypeError as exc:
+            raise WireError(f"malformed event: {exc}") from None
+        event.validate()
+        return event
+
+    def validate(self) -> None:
+        """Raise WireError naming the first field that breaks the contract."""
+        checks: list[tuple[bool, str]] = [
+            (_matches(_UUID, self.event_id), "event_id: expected a lower-case UUIDv7 string"),
+            (_matches(KIOSK_ID, self.kiosk_id), "kiosk_id: lower-case letters, digits and '-'"),
+            (_short_text(self.checkpoint_id), "checkpoint_id: expected a non-empty string"),
+            (
+                isinstance(self.seq, int) and not isinstance(self.seq, bool) and self.seq >= 0,
+                "seq: expected a non-negative integer",
+            ),
+            (_is_rfc3339(self.scanned_at), "scanned_at: expected an RFC 3339 time with an offset"),
+            (isinstance(self.clock_ok, bool), "clock_ok: expected true or false"),
+            (self.mode in MODES, f"mode: expected one of {sorted(MODES)}"),
+            (self.kind in KINDS, f"kind: expected one of {sorted(KINDS)}"),
+            (self.verdict in VERDICTS, f"verdict: expected one of {sorted(VERDICTS)}"),
+            (all(_short_text(r) for r in self.reasons), "reasons: expected a list of reason codes"),
+            (
+                self.officer_id is None or _short_text(self.officer_id),
+                "officer_id: expected a string or null",
+            ),
+            (
+                self.override is None or isinstance(self.override, bool),
+                "override: expected true, false or null",
+            ),
+            (
+                self.flags_version is None
+                or (isinstance(self.flags_version, int) and not isinstance(self.flags_version, bool)),
+                "flags_version: expected an integer",
+            ),
+            (
+                self.payload_digest is None or _matches(_DIGEST, self.payload_digest),
+                "payload_digest: SHA-256 hex",
+            ),
+            (
+                self.subject is None or _subject_ok(self.subject),
+                "subject: id_number 12 digits, short strings",
+            ),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise WireError(message)
+
+
+MAX_TEXT = 256
+
+
+def _matches(pattern: re.Pattern[str], value: object) -> bool:
+    return isinstance(value, str) and bool(pattern.match(value))
+
+
+def _short_text(value: object) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= MAX_TEXT
+
+
+def _subject_ok(subject: Subject) -> bool:
+    return (
+        (subject.id_number is None or _matches(_ID12, subject.id_number))
+        and (subject.name is None or _short_text(subject.name))
+        and (subject.dob is None or _short_text(subject.dob))
+    )
+
+
+def _is_rfc3339(value: object) -> bool:
+    return parse_time(value) is not None
+
+
+def parse_time(value: object) -> datetime | None:
+    """An aware UTC datetime from an RFC 3339 string with an offset, or None."""
+    if not isinstance(value, str) or len(value) > 40:
+        return None
+    try:
+        t = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        return None
+    return t.astimezone(UTC) if t.tzinfo is not None else None
+
+
+def format_time(t: datetime) -> str:
+    """RFC 3339 UTC with milliseconds and a `Z`, as events carry it."""
+    return t.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def encode_events(events: list[PassageEvent]) -> bytes:
+    """One event as an object, several as a JSON array (a batch), per contracts.md."""
+    if len(events) == 1:
+        return events[0].to_json()
+    return b"[" + b",".join(e.to_json() for e in events) + b"]"
+
+
+def _loads(payload: bytes) -> Any:
+    if len(payload) > MAX_MESSAGE_BYTES:
+        raise WireError(f"message of {len(payload)} bytes exceeds {MAX_MESSAGE_BYTES}")
+    try:
+        return json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise WireError(f"not JSON: {exc}") from None
+
+
+def decode_events(payload: bytes) -> list[PassageEvent]:
+    data = _loads(payload)
+    items = data if isinstance(data, list) else [data]
+    if len(items) > MAX_BATCH:
+        raise WireError(f"batch of {len(items)} events exceeds {MAX_BATCH}")
+    return [PassageEvent.from_dict(item) for item in items]
+
+
+def encode_ack(event_ids: list[str]) -> bytes:
+    return json.dumps({"event_ids": list(event_ids)}, separators=(",", ":")).encode()
+
+
+def decode_ack(payload: bytes) -> list[str]:
+    data = _loads(payload)
+    ids = data.get("event_ids") if isinstance(data, dict) else None
+    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+        raise WireError('ack must be {"event_ids": [string, ...]}')
+    return ids
