@@ -47,7 +47,7 @@ def test_altered_body_is_forged() -> None:
 
 
 def test_a_trust_list_cannot_be_replayed_as_a_flag_delta() -> None:
-    with pytest.raises(WireError, match="expected a flags.delta"):
+    with pytest.raises(WireError, match=r"expected a flags\.delta"):
         open_envelope(seal(HUB, "trust", 3, {}, NOW), TRUSTED, "flags.delta")
 
 
