@@ -1,0 +1,327 @@
+"""The kiosk's durable record: passages with a gap-free sequence, the outbox, applied versions.
+
+Durability choices, for a Raspberry Pi on an SD card that loses power without warning:
+- WAL journal with `synchronous=FULL`: each passage's commit is fsynced before `record` returns,
+  and `record` returns before the light is shown, so no verdict anyone saw can be lost. WAL keeps
+  that to one sequential append per passage (kind to SD cards), and readers (the MQTT link) never
+  block the writer (the scan loop).
+- `journal_size_limit` keeps the WAL file from growing without bound after a long offline spell.
+- The sequence number is a counter in the `meta` table, incremented in the same transaction as
+  the insert: gap-free, never reused even after delivered rows are purged.
+
+When the disk refuses a write (full, or the card was remounted read-only after errors) the kiosk
+keeps deciding: the passage is kept in memory, an alarm is raised in the health report, and the
+held passages are written first, in order, as soon as the disk accepts writes again. Nothing
+undelivered is ever deleted to make room; if even the memory spill is full, the count of lost
+passages is reported loudly, never silently.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from wire.events import PassageEvent, format_time
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+
+
+@dataclass
+class StoreHealth:
+    alarms: set[str] = field(default_factory=set)  # "disk_full", "read_only", "size_cap", "spill_overflow"
+    held_in_memory: int = 0
+    lost: int = 0
+    last_error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.alarms
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "alarms": sorted(self.alarms),
+            "held_in_memory": self.held_in_memory,
+            "lost": self.lost,
+            "last_error": self.last_error,
+        }
+
+
+class KioskStore:
+    """Thread-safe: the scan loop records, the link thread reads the outbox and marks deliveries."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        retention: timedelta = timedelta(days=7),
+        size_cap_bytes: int = 512 << 20,
+        memory_spill_max: int = 100_000,
+    ) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.retention = retention
+        self.size_cap_bytes = size_cap_bytes
+        self.health = StoreHealth()
+        self._spill: deque[dict[str, Any]] = deque()
+        self._spill_max = memory_spill_max
+        self._lock = threading.RLock()
+        conn = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False, timeout=10)
+        self.db = sqlite_utils.Database(conn)
+        for pragma in (
+            "PRAGMA auto_vacuum=INCREMENTAL",  # takes effect on a new file: lets purges give space back
+            "PRAGMA journal_mode=WAL",
+            "PRAGMA synchronous=FULL",
+            "PRAGMA journal_size_limit=8388608",
+            "PRAGMA foreign_keys=ON",
+        ):
+            self.db.execute(pragma)
+        self._migrate()
+
+    # -- schema ---------------------------------------------------------------------------------
+
+    def _migrate(self) -> None:
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if version >= SCHEMA_VERSION:
+            return
+        with self._transaction():
+            self.db.execute(
+                "CREATE TABLE IF NOT EXISTS passages ("
+                " seq INTEGER PRIMARY KEY, event_id TEXT NOT NULL UNIQUE, body TEXT NOT NULL,"
+                " scanned_at TEXT NOT NULL, delivered_at TEXT)"
+            )
+            self.db.execute(
+                "CREATE INDEX IF NOT EXISTS passages_undelivered ON passages(seq) WHERE delivered_at IS NULL"
+            )
+            self.db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            self.db.execute(
+                "CREATE TABLE IF NOT EXISTS versions (type TEXT PRIMARY KEY, version INTEGER NOT NULL)"
+            )
+            self.db.execute(
+                "CREATE TABLE IF NOT EXISTS documents ("
+                " name TEXT PRIMARY KEY, version INTEGER NOT NULL, body TEXT)"
+            )
+            self.db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('next_seq', '1')")
+            self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self.db)
+
+    # -- recording ------------------------------------------------------------------------------
+
+    def record(self, fields: dict[str, Any]) -> PassageEvent | None:
+        """Store one passage durably and return it with its `seq`; None if the disk refused it.
+
+        `fields` are the event's fields without `seq`. Held passages are written first, in order.
+        """
+        with self._lock:
+            self._spill.append(fields)
+            self._flush_spill()
+            if self._spill and self._spill[-1] is fields:
+                return None
+            return self._last_recorded
+
+    def retry_held(self) -> int:
+        """Try again to write passages held in memory; returns how many are still held."""
+        with self._lock:
+            self._flush_spill()
+            return len(self._spill)
+
+    def _flush_spill(self) -> None:
+        self._last_recorded: PassageEvent | None = None
+        while self._spill:
+            fields = self._spill[0]
+            try:
+                event = self._insert(fields)
+            except sqlite3.OperationalError as exc:
+                self._refused(exc)
+                break
+            self._spill.popleft()
+            self._last_recorded = event
+        else:
+            self.health.alarms -= {"disk_full", "read_only"}
+        self.health.held_in_memory = len(self._spill)
+
+    def _insert(self, fields: dict[str, Any]) -> PassageEvent:
+        with self._transaction():
+            seq = int(self.db.execute("SELECT value FROM meta WHERE key = 'next_seq'").fetchone()[0])
+            event = PassageEvent.from_dict({**fields, "seq": seq})
+            self.db.execute(
+                "INSERT INTO passages(seq, event_id, body, scanned_at) VALUES (?, ?, ?, ?)",
+                [seq, event.event_id, event.to_json().decode(), event.scanned_at],
+            )
+            self.db.execute("UPDATE meta SET value = ? WHERE key = 'next_seq'", [str(seq + 1)])
+        return event
+
+    def _refused(self, exc: sqlite3.OperationalError) -> None:
+        message = str(exc)
+        alarm = "read_only" if "readonly" in message or "read-only" in message else "disk_full"
+        if alarm not in self.health.alarms:
+            log.error("store refuses writes (%s): holding passages in memory", message)
+        self.health.alarms.add(alarm)
+        self.health.last_error = message
+        while len(self._spill) > self._spill_max:
+            self._spill.popleft()  # the oldest: there is nowhere left to keep it
+            self.health.lost += 1
+            self.health.alarms.add("spill_overflow")
+            log.critical("passage lost: disk refuses writes and %d are held in memory", self._spill_max)
+
+    # -- outbox ---------------------------------------------------------------------------------
+
+    def outbox(self, limit: int = 100, after_seq: int = 0) -> list[PassageEvent]:
+        """Undelivered passages in seq order, starting after `after_seq`."""
+        with self._lock:
+            rows = self.db.execute(
+                "SELECT body FROM passages WHERE delivered_at IS NULL AND seq > ? ORDER BY seq LIMIT ?",
+                [after_seq, limit],
+            ).fetchall()
+        return [PassageEvent.from_dict(_json(body)) for (body,) in rows]
+
+    def backlog(self) -> int:
+        with self._lock:
+            return int(
+                self.db.execute("SELECT count(*) FROM passages WHERE delivered_at IS NULL").fetchone()[0]
+            )
+
+    def mark_delivered(self, event_ids: list[str], now: datetime) -> int:
+        """Record the hub's end-to-end ack; returns how many were newly marked."""
+        if not event_ids:
+            return 0
+        with self._lock:
+            try:
+                with self._transaction():
+                    marked = 0
+                    for chunk in _chunks(event_ids, 500):
+                        cursor = self.db.execute(
+                            f"UPDATE passages SET delivered_at = ? WHERE delivered_at IS NULL "
+                            f"AND event_id IN ({','.join('?' * len(chunk))})",
+                            [format_time(now), *chunk],
+                        )
+                        marked += cursor.rowcount
+                return marked
+            except sqlite3.OperationalError as exc:
+                # Not fatal: the passage stays in the outbox and the hub will ack it again.
+                self._refused(exc)
+                return 0
+
+    def passages(self) -> list[PassageEvent]:
+        """Every stored passage in seq order (tests, export)."""
+        with self._lock:
+            rows = self.db.execute("SELECT body FROM passages ORDER BY seq").fetchall()
+        return [PassageEvent.from_dict(_json(body)) for (body,) in rows]
+
+    # -- retention ------------------------------------------------------------------------------
+
+    def purge(self, now: datetime) -> int:
+        """Delete delivered passages past retention, and more (oldest delivered first) over the size cap.
+
+        Undelivered passages are never deleted.
+        """
+        cutoff = format_time(now - self.retention)
+        removed = 0
+        with self._lock:
+            try:
+                with self._transaction():
+                    removed += self.db.execute(
+                        "DELETE FROM passages WHERE delivered_at IS NOT NULL AND delivered_at < ?", [cutoff]
+                    ).rowcount
+                while self.size_bytes() > self.size_cap_bytes:
+                    with self._transaction():
+                        deleted = self.db.execute(
+                            "DELETE FROM passages WHERE seq IN (SELECT seq FROM passages "
+                            "WHERE delivered_at IS NOT NULL ORDER BY seq LIMIT 1000)"
+                        ).rowcount
+                    removed += deleted
+                    if deleted == 0:
+                        self.health.alarms.add("size_cap")
+                        break
+                    self.db.execute("PRAGMA incremental_vacuum")
+                else:
+                    self.health.alarms.discard("size_cap")
+            except sqlite3.OperationalError as exc:
+                self._refused(exc)
+        return removed
+
+    def size_bytes(self) -> int:
+        used_pages = (
+            self.db.execute("PRAGMA page_count").fetchone()[0]
+            - self.db.execute("PRAGMA freelist_count").fetchone()[0]
+        )
+        return int(used_pages * self.db.execute("PRAGMA page_size").fetchone()[0])
+
+    # -- versions and documents (flags, trust list) --------------------------------------------
+
+    def applied_version(self, type_: str) -> int | None:
+        with self._lock:
+            row = self.db.execute("SELECT version FROM versions WHERE type = ?", [type_]).fetchone()
+        return None if row is None else int(row[0])
+
+    def save_document(self, name: str, version: int, body: str, version_type: str | None = None) -> None:
+        """Store a verified document (trust list, flag snapshot) and its version atomically."""
+        with self._lock, self._transaction():
+            self.db.execute(
+                "INSERT INTO documents(name, version, body) VALUES (?, ?, ?) "
+                "ON CONFLICT(name) DO UPDATE SET version = excluded.version, body = excluded.body",
+                [name, version, body],
+            )
+            if version_type is not None:
+                self._set_version(version_type, version)
+
+    def set_version(self, type_: str, version: int) -> None:
+        with self._lock, self._transaction():
+            self._set_version(type_, version)
+
+    def _set_version(self, type_: str, version: int) -> None:
+        self.db.execute(
+            "INSERT INTO versions(type, version) VALUES (?, ?) "
+            "ON CONFLICT(type) DO UPDATE SET version = excluded.version",
+            [type_, version],
+        )
+
+    def document(self, name: str) -> tuple[int, str] | None:
+        with self._lock:
+            row = self.db.execute("SELECT version, body FROM documents WHERE name = ?", [name]).fetchone()
+        return None if row is None else (int(row[0]), str(row[1]))
+
+    def close(self) -> None:
+        with self._lock:
+            self.db.conn.close()
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE ... COMMIT (or ROLLBACK on any error) on an autocommit connection."""
+
+    def __init__(self, db: sqlite_utils.Database) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        if exc_type is None:
+            try:
+                self._db.execute("COMMIT")
+                return
+            except sqlite3.OperationalError:
+                self._db.conn.rollback()
+                raise
+        if self._db.conn.in_transaction:
+            self._db.conn.rollback()
+
+
+def _json(body: str) -> Any:
+    return json.loads(body)
+
+
+def _chunks(items: list[str], size: int) -> list[list[str]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
