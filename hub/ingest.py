@@ -32,6 +32,7 @@ class StoreResult:
     stored: list[str] = field(default_factory=list)  # new in this call
     duplicates: list[str] = field(default_factory=list)  # already stored before (or twice in the batch)
     rejected: list[tuple[str | None, str]] = field(default_factory=list)  # (event_id if any, reason)
+    deferred: list[str] = field(default_factory=list)  # beyond a seq gap: not stored, not acked (in_order)
 
 
 def _reject_row(ev: Any, reason: str, now: dt.datetime) -> dict[str, Any]:
@@ -51,7 +52,7 @@ def _reject_row(ev: Any, reason: str, now: dt.datetime) -> dict[str, Any]:
 
 
 def store_events_detailed(
-    db: Database, batch: list[Any], *, now: dt.datetime, from_kiosk: str | None = None
+    db: Database, batch: list[Any], *, now: dt.datetime, from_kiosk: str | None = None, in_order: bool = False
 ) -> StoreResult:
     """Validate and durably store a batch; see module docstring. Returns after COMMIT.
 
@@ -59,6 +60,12 @@ def store_events_detailed(
     claiming another kiosk_id is rejected, so one kiosk cannot write another's log.
     Rejected events that carry an event_id are acked too: they are durably recorded for operators, and a
     kiosk re-sending a malformed event forever would only block its own outbox.
+
+    With `in_order`, a known kiosk's events are stored only up to the first gap in its `seq` (events
+    beyond it are neither stored nor acked, so the kiosk re-sends them after the missing ones): each
+    kiosk's passages then reach the hub's log gap-free and in order even when the broker lost a
+    message in between. A kiosk the hub has never seen starts at seq 1 (a new kiosk's first passage);
+    after a hub database loss, `rebase_kiosk_seq` tells the hub where a kiosk's record continues.
     """
     result = StoreResult()
     rows: dict[str, dict[str, Any]] = {}
@@ -78,9 +85,13 @@ def store_events_detailed(
             continue
         rows[row["event_id"]] = row
 
-    # Sorted by event_id: concurrent overlapping batches take row locks in one order (no deadlock).
-    ordered = [rows[k] for k in sorted(rows)]
     with db.begin() as conn:
+        if in_order and rows:
+            kept = _contiguous(conn, list(rows.values()))
+            result.deferred = [i for i in rows if i not in kept]
+            rows = {i: r for i, r in rows.items() if i in kept}
+        # Sorted by event_id: concurrent overlapping batches take row locks in one order (no deadlock).
+        ordered = [rows[k] for k in sorted(rows)]
         new_ids: set[str] = set()
         if ordered:
             stmt = db.insert_ignore(events).returning(events.c.event_id)
@@ -110,6 +121,32 @@ def store_events_detailed(
         (result.stored if r["event_id"] in new_ids else result.duplicates).append(r["event_id"])
     result.acked = [r["event_id"] for r in ordered] + [i for i, _ in result.rejected if i is not None]
     return result
+
+
+def _contiguous(conn: sa.Connection, rows: list[dict[str, Any]]) -> set[str]:
+    """Event ids that continue each known kiosk's seq without a gap (see `in_order`)."""
+    keep: set[str] = set()
+    by_kiosk: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_kiosk.setdefault(row["kiosk_id"], []).append(row)
+    for kiosk_id in sorted(by_kiosk):
+        # FOR UPDATE (PostgreSQL): two workers with batches of one kiosk take turns instead of racing.
+        q = sa.select(kiosks.c.last_seq).where(kiosks.c.kiosk_id == kiosk_id).with_for_update()
+        last = conn.execute(q).scalar()
+        expected = 1 if last is None else int(last) + 1
+        for row in sorted(by_kiosk[kiosk_id], key=lambda r: r["seq"]):
+            if row["seq"] > expected:
+                break
+            keep.add(row["event_id"])
+            expected = max(expected, row["seq"] + 1)
+    return keep
+
+
+def rebase_kiosk_seq(db: Database, kiosk_id: str, last_seq: int, now: dt.datetime) -> None:
+    """Operator repair after a hub database loss: accept this kiosk's passages from `last_seq + 1` on."""
+    stmt = db.dialect_insert(kiosks).values(kiosk_id=kiosk_id, last_seq=last_seq, last_seen=to_db_time(now))
+    with db.begin() as conn:
+        conn.execute(stmt.on_conflict_do_update(index_elements=["kiosk_id"], set_={"last_seq": last_seq}))
 
 
 def _conflicting_duplicates(
@@ -160,7 +197,7 @@ def _touch_kiosks(db: Database, conn: sa.Connection, rows: list[dict[str, Any]],
 
 
 def store_events(
-    db: Database, batch: list[Any], *, now: dt.datetime, from_kiosk: str | None = None
+    db: Database, batch: list[Any], *, now: dt.datetime, from_kiosk: str | None = None, in_order: bool = False
 ) -> list[str]:
     """Store a batch durably; returns the event_ids the hub may ack (see `store_events_detailed`)."""
-    return store_events_detailed(db, batch, now=now, from_kiosk=from_kiosk).acked
+    return store_events_detailed(db, batch, now=now, from_kiosk=from_kiosk, in_order=in_order).acked

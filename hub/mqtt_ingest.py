@@ -1,0 +1,121 @@
+"""The hub's MQTT side of ingest: events in, durable commit, acks out.
+
+Several hub workers can run at once: with MQTT 5 they join one shared subscription
+(`$share/hub/...`) and the broker hands each message to one of them. Each message is stored with
+`store_events` (one transaction) and only then acked to its kiosk, so an ack always means "on the
+hub's disk". A worker that dies before the commit never acks: the kiosk re-sends, and the hub's
+unique `event_id` makes the second copy a no-op.
+
+The kiosk id comes from the topic, which the broker's ACL ties to the client certificate, and
+`store_events` refuses events claiming another kiosk_id: one kiosk cannot write another's log.
+Events are stored in each kiosk's `seq` order (`in_order`): a batch the broker delivered ahead of a
+lost one waits until the kiosk re-sends the missing passages.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from hub.db import Database
+from hub.ingest import store_events
+from wire import topics
+from wire.events import encode_ack
+
+log = logging.getLogger(__name__)
+
+
+class IngestWorker:
+    def __init__(
+        self,
+        db: Database,
+        host: str,
+        port: int,
+        client_id: str = "hub-ingest-1",
+        group: str = "hub",
+        shared: bool = True,
+        session_expiry_s: int = 3600,
+        tls: dict[str, str] | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        on_status: Callable[[str, dict[str, Any]], None] | None = None,
+    ) -> None:
+        self.db = db
+        self._clock = clock
+        self._on_status = on_status
+        self._subscription = topics.shared(group, topics.ALL_EVENTS) if shared else topics.ALL_EVENTS
+        self.stored_messages = 0
+        self.errors = 0
+        self.connected = threading.Event()
+        self._client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5
+        )
+        if tls:
+            self._client.tls_set(ca_certs=tls["ca_file"], certfile=tls["cert_file"], keyfile=tls["key_file"])
+        self._client.reconnect_delay_set(0.2, 10)
+        self._client.on_connect = self._on_connect
+        self._client.on_disconnect = lambda *_a: self.connected.clear()
+        self._client.on_message = self._on_message
+        self._host, self._port, self._expiry = host, port, session_expiry_s
+
+    def start(self) -> IngestWorker:
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = self._expiry
+        self._client.connect_async(self._host, self._port, keepalive=30, clean_start=False, properties=props)
+        self._client.loop_start()
+        return self
+
+    def stop(self) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        if reason.is_failure:
+            log.error("hub ingest: connection refused: %s", reason)
+            return
+        client.subscribe(self._subscription, qos=1)
+        if self._on_status is not None:
+            client.subscribe(topics.ALL_STATUS, qos=1)
+        self.connected.set()
+
+    def _on_message(self, client: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
+        parsed = topics.parse_kiosk_topic(message.topic)
+        if parsed is None:
+            return
+        kiosk_id, channel = parsed
+        if channel == "status":
+            self._status(kiosk_id, message.payload)
+            return
+        try:
+            body = json.loads(message.payload)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            log.warning("hub ingest: non-JSON message from %s dropped", kiosk_id)
+            self.errors += 1
+            return
+        batch = body if isinstance(body, list) else [body]
+        try:
+            acked = store_events(self.db, batch, now=self._clock(), from_kiosk=kiosk_id, in_order=True)
+        except Exception:  # the database is down or full: do not ack, the kiosk will re-send
+            log.exception("hub ingest: storing a batch from %s failed", kiosk_id)
+            self.errors += 1
+            return
+        self.stored_messages += 1
+        if acked:
+            client.publish(topics.acks(kiosk_id), encode_ack(acked), qos=1)
+
+    def _status(self, kiosk_id: str, payload: bytes) -> None:
+        if self._on_status is None or not payload:
+            return
+        try:
+            status = json.loads(payload)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            return
+        if isinstance(status, dict):
+            self._on_status(kiosk_id, status)

@@ -1,0 +1,419 @@
+"""The kiosk's link to the hub over MQTT: end-to-end delivery of passages, signed updates down.
+
+paho-mqtt keeps unsent messages only in memory and a broker drops messages past its queue limits,
+so delivery is this module's job, end to end:
+
+- passages are read from the store's outbox in `seq` order and published as batches (QoS 1);
+- a passage leaves the outbox only when the *hub's* ack names it (sent after the hub's commit);
+- if the oldest batch in flight is not acked within `ack_timeout_s`, or the connection drops,
+  everything not yet acked is sent again from the oldest (go-back-N): the hub stores each
+  `event_id` once, so re-sending is always safe and keeps the order;
+- reconnects use exponential backoff with full jitter, MQTT 5 with a session expiry (3.1.1
+  where the broker is older), a retained status and a will that says "offline".
+
+Everything the hub pushes down (flag deltas and heads, trust lists, commands) arrives in a
+signed envelope (wire/envelope.py) and is applied only if it verifies against the hub's key and
+its version is newer than what was applied; a gap in flag versions raises `resync_wanted` in the
+status so the hub sends a snapshot.
+
+One network thread owns the paho client (connect, loop, publish, callbacks), so there are no
+cross-thread races inside paho; other threads only call `nudge()` and read `stats`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import ssl
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import paho.mqtt.client as mqtt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from kiosk import __version__
+from kiosk.mqtt.backoff import Backoff
+from kiosk.mqtt.config import MqttConfig
+from kiosk.store import KioskStore
+from wire import topics
+from wire.envelope import Signed, key_id, open_envelope
+from wire.errors import WireError
+from wire.events import decode_ack, encode_events
+
+log = logging.getLogger(__name__)
+
+# Which signed type may arrive on which topic, and which version counter it advances.
+FLAGS_VERSION = "flags"
+
+
+class UpdateHandler(Protocol):
+    def __call__(self, update: Signed) -> None:
+        """Apply a verified update (flag delta or snapshot, trust list, command).
+
+        Raise WireError to refuse it."""
+
+
+@dataclass
+class LinkStats:
+    connects: int = 0
+    disconnects: int = 0
+    batches_sent: int = 0
+    events_sent: int = 0
+    resends: int = 0  # go-back-N restarts (timeout or reconnect)
+    events_acked: int = 0
+    updates_applied: int = 0
+    updates_rejected: int = 0
+    last_rejection: str | None = None
+    rejections: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Batch:
+    first_seq: int
+    last_seq: int
+    pending: set[str]
+    sent_at: float
+
+
+class KioskLink:
+    def __init__(
+        self,
+        config: MqttConfig,
+        kiosk_id: str,
+        store: KioskStore,
+        hub_keys: list[Ed25519PublicKey] | None = None,
+        on_update: UpdateHandler | None = None,
+        status_extra: Callable[[], dict[str, Any]] | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+        wall: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.config = config
+        self.kiosk_id = kiosk_id
+        self.store = store
+        self.stats = LinkStats()
+        self.resync_wanted = False
+        self._keys = {key_id(k): k for k in hub_keys or []}
+        self._on_update = on_update
+        self._status_extra = status_extra or dict
+        self._monotonic = monotonic
+        self._wall = wall
+        self._backoff = Backoff(config.backoff_min_s, config.backoff_max_s)
+        self._protocol = mqtt.MQTTv311 if config.protocol == "3.1.1" else mqtt.MQTTv5
+        self._client: mqtt.Client | None = None
+        self._connected = False
+        self._next_attempt = 0.0
+        self._batches: list[_Batch] = []
+        self._sent_upto = 0
+        self._next_status = 0.0
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- public ---------------------------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        return self._connected
+
+    def start(self) -> KioskLink:
+        self._thread = threading.Thread(target=self._run, name="mqtt-link", daemon=True)
+        self._thread.start()
+        return self
+
+    def nudge(self) -> None:
+        """A passage was recorded: publish it now rather than at the next poll."""
+        self._wake.set()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Say "offline" (retained), disconnect cleanly, stop the thread.
+
+        Unacked passages stay in the store for the next start."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def __enter__(self) -> KioskLink:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- network thread -------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                now = self._monotonic()
+                if self._client is None or not self._client.is_connected():
+                    if self._connected:
+                        self._lost("connection closed")
+                    if now >= self._next_attempt:
+                        self._connect()
+                if self._client is not None:
+                    rc = self._client.loop(timeout=0.05)
+                    if rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_AGAIN) and self._connected:
+                        self._lost(mqtt.error_string(rc))
+                if self._connected:
+                    self._pump()
+                    self._maybe_status()
+                else:
+                    self._wake.wait(min(0.2, max(0.0, self._next_attempt - self._monotonic())))
+                    self._wake.clear()
+        finally:
+            self._shutdown()
+
+    def _new_client(self) -> mqtt.Client:
+        if self._protocol == mqtt.MQTTv5:
+            client = mqtt.Client(
+                mqtt.CallbackAPIVersion.VERSION2, client_id=self.kiosk_id, protocol=mqtt.MQTTv5
+            )
+        else:
+            client = mqtt.Client(
+                mqtt.CallbackAPIVersion.VERSION2,
+                client_id=self.kiosk_id,
+                protocol=mqtt.MQTTv311,
+                clean_session=False,
+            )
+        if self.config.tls is not None:
+            client.tls_set(
+                ca_certs=self.config.tls.ca_file,
+                certfile=self.config.tls.cert_file,
+                keyfile=self.config.tls.key_file,
+                tls_version=ssl.PROTOCOL_TLS_CLIENT,
+            )
+        client.max_inflight_messages_set(max(20, self.config.max_inflight_batches * 2))
+        client.will_set(topics.status(self.kiosk_id), self._status_payload("offline"), qos=1, retain=True)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        return client
+
+    def _connect(self) -> None:
+        if self._client is None:
+            self._client = self._new_client()
+        try:
+            if self._protocol == mqtt.MQTTv5:
+                props = Properties(PacketTypes.CONNECT)
+                props.SessionExpiryInterval = self.config.session_expiry_s
+                self._client.connect(
+                    self.config.host,
+                    self.config.port,
+                    self.config.keepalive_s,
+                    clean_start=False,
+                    properties=props,
+                )
+            else:
+                self._client.connect(self.config.host, self.config.port, self.config.keepalive_s)
+        except (OSError, ssl.SSLError) as exc:
+            self._schedule_retry(f"connect failed: {exc}")
+
+    def _schedule_retry(self, why: str) -> None:
+        delay = self._backoff.next_delay()
+        self._next_attempt = self._monotonic() + delay
+        log.info("mqtt: %s; retrying in %.1fs", why, delay)
+
+    def _on_connect(self, client: mqtt.Client, _u: Any, _flags: Any, reason: Any, _props: Any) -> None:
+        if reason.is_failure:
+            if self._protocol == mqtt.MQTTv5 and self.config.protocol == "auto" and reason.value in (1, 0x84):
+                log.warning("broker refuses MQTT 5: falling back to 3.1.1")
+                self._protocol = mqtt.MQTTv311
+                self._client = None
+                self._next_attempt = self._monotonic()
+                return
+            self._schedule_retry(f"connection refused: {reason}")
+            return
+        self._connected = True
+        self.stats.connects += 1
+        self._backoff.reset()
+        for topic in (
+            topics.acks(self.kiosk_id),
+            topics.commands(self.kiosk_id),
+            topics.FLAGS_UPDATES,
+            topics.FLAGS_HEAD,
+            topics.TRUST,
+        ):
+            client.subscribe(topic, qos=1)
+        self._restart_delivery()
+        self._next_status = 0.0
+        log.info("mqtt: connected to %s:%d", self.config.host, self.config.port)
+
+    def _on_disconnect(self, _c: mqtt.Client, _u: Any, _flags: Any, reason: Any, _props: Any) -> None:
+        if self._connected:
+            self._lost(str(reason))
+
+    def _lost(self, why: str) -> None:
+        self._connected = False
+        self.stats.disconnects += 1
+        self._restart_delivery()
+        self._schedule_retry(f"disconnected ({why})")
+
+    def _shutdown(self) -> None:
+        client = self._client
+        if client is None:
+            return
+        if self._connected:
+            info = client.publish(
+                topics.status(self.kiosk_id), self._status_payload("offline"), qos=1, retain=True
+            )
+            deadline = self._monotonic() + 2.0
+            while not info.is_published() and self._monotonic() < deadline:
+                client.loop(timeout=0.05)
+            client.disconnect()
+            client.loop(timeout=0.1)
+        self._connected = False
+        self._client = None
+
+    # -- delivery -------------------------------------------------------------------------------
+
+    def _restart_delivery(self) -> None:
+        """Go back to the oldest unacked passage: everything not acked is sent again, in order."""
+        if self._batches:
+            self.stats.resends += 1
+        self._batches.clear()
+        self._sent_upto = 0
+
+    def _pump(self) -> None:
+        now = self._monotonic()
+        if self._batches and now - self._batches[0].sent_at > self.config.ack_timeout_s:
+            log.info("mqtt: hub has not acked seq %d within %.0fs: re-sending", self._batches[0].first_seq,
+                     self.config.ack_timeout_s)  # fmt: skip
+            self._restart_delivery()
+        while len(self._batches) < self.config.max_inflight_batches and self._client is not None:
+            events = self.store.outbox(limit=self.config.batch_size, after_seq=self._sent_upto)
+            if not events:
+                return
+            info = self._client.publish(topics.events(self.kiosk_id), encode_events(events), qos=1)
+            if info.rc != mqtt.MQTT_ERR_SUCCESS:
+                self._lost(f"publish failed: {mqtt.error_string(info.rc)}")
+                return
+            self._batches.append(_Batch(events[0].seq, events[-1].seq, {e.event_id for e in events}, now))
+            self._sent_upto = events[-1].seq
+            self.stats.batches_sent += 1
+            self.stats.events_sent += len(events)
+
+    def _acked(self, event_ids: list[str]) -> None:
+        self.stats.events_acked += self.store.mark_delivered(event_ids, self._wall())
+        acked = set(event_ids)
+        for batch in self._batches:
+            batch.pending -= acked
+        self._batches = [b for b in self._batches if b.pending]
+        self._wake.set()
+
+    # -- incoming -------------------------------------------------------------------------------
+
+    def _on_message(self, _c: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
+        try:
+            if message.topic == topics.acks(self.kiosk_id):
+                self._acked(decode_ack(message.payload))
+            else:
+                self._update(message.topic, message.payload)
+        except WireError as exc:
+            self._reject(f"{message.topic}: {exc}")
+
+    def _update(self, topic: str, payload: bytes) -> None:
+        expected = {
+            topics.FLAGS_UPDATES: ("flags.delta", "flags.snapshot"),
+            topics.FLAGS_HEAD: ("flags.head",),
+            topics.TRUST: ("trust", "key.rotate"),
+            topics.commands(self.kiosk_id): ("command",),
+        }.get(topic)
+        if expected is None:
+            raise WireError("unexpected topic")
+        if not payload:
+            return  # a cleared retained message
+        signed = open_envelope(payload, self._keys)
+        if signed.type not in expected:
+            raise WireError(f"{signed.type} is not accepted on this topic")
+        if signed.target not in (None, self.kiosk_id):
+            raise WireError(f"addressed to {signed.target}")
+        counter = FLAGS_VERSION if signed.type.startswith("flags.") else signed.type
+        applied = self.store.applied_version(counter) or 0
+        if signed.type == "flags.head":
+            self._check_head(signed, applied)
+            return
+        if signed.version <= applied and not (signed.type == "flags.snapshot" and signed.version == applied):
+            raise WireError(f"replayed or older {signed.type}: version {signed.version} <= applied {applied}")
+        if signed.type == "flags.delta":
+            from_version = signed.payload.get("from_version")
+            if from_version != applied:
+                self._want_resync(f"flag delta {from_version}->{signed.version} does not follow {applied}")
+                raise WireError(f"version gap: delta from {from_version}, applied {applied}")
+        if signed.type == "key.rotate":
+            self._rotate_key(signed)
+        elif self._on_update is not None:
+            self._on_update(signed)
+        self.store.set_version(counter, signed.version)
+        if signed.type == "flags.snapshot" or (signed.type == "flags.delta" and self.resync_wanted):
+            self.resync_wanted = False
+        self.stats.updates_applied += 1
+        self._next_status = 0.0  # report the new version at once
+        log.info("applied %s version %d", signed.type, signed.version)
+
+    def _check_head(self, head: Signed, applied: int) -> None:
+        if head.version > applied:
+            self._want_resync(f"flag head is {head.version}, applied {applied}")
+
+    def _want_resync(self, why: str) -> None:
+        if not self.resync_wanted:
+            log.warning("flags behind the hub (%s): asking for a resync", why)
+        self.resync_wanted = True
+        self._next_status = 0.0
+
+    def _rotate_key(self, signed: Signed) -> None:
+        """The hub announces its next signing key, signed by the current one; both are trusted after."""
+        from wire.envelope import load_public_key
+
+        pem = signed.payload.get("next_public_key")
+        if not isinstance(pem, str):
+            raise WireError("key.rotate without next_public_key")
+        try:
+            key = load_public_key(pem.encode())
+        except ValueError as exc:
+            raise WireError(f"key.rotate: {exc}") from None
+        self._keys[key_id(key)] = key
+        self.store.save_document("hub_key_next", signed.version, pem)
+
+    def _reject(self, why: str) -> None:
+        self.stats.updates_rejected += 1
+        self.stats.last_rejection = why
+        self.stats.rejections = [*self.stats.rejections[-19:], why]
+        log.warning("rejected update: %s", why)
+        self._next_status = 0.0
+
+    # -- status ---------------------------------------------------------------------------------
+
+    def _status_payload(self, state: str) -> bytes:
+        body: dict[str, Any] = {
+            "state": state,
+            "kiosk_id": self.kiosk_id,
+            "version": __version__,
+            "at": self._wall().isoformat(timespec="seconds"),
+        }
+        if state != "offline":
+            body.update(
+                {
+                    "flags_version": self.store.applied_version(FLAGS_VERSION),
+                    "trust_version": self.store.applied_version("trust"),
+                    "backlog": self.store.backlog(),
+                    "resync_wanted": self.resync_wanted,
+                    "store": self.store.health.to_dict(),
+                    "updates_rejected": self.stats.updates_rejected,
+                    "last_rejection": self.stats.last_rejection,
+                    **self._status_extra(),
+                }
+            )
+        return json.dumps(body, ensure_ascii=False, default=str).encode()
+
+    def _maybe_status(self) -> None:
+        now = self._monotonic()
+        if now < self._next_status or self._client is None:
+            return
+        self._client.publish(topics.status(self.kiosk_id), self._status_payload("online"), qos=1, retain=True)
+        self._next_status = now + self.config.status_interval_s
