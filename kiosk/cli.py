@@ -15,9 +15,10 @@ def main() -> None:
 
 def _register() -> None:
     """Attach every subcommand. Each lives in its own module so that jobs stay independent."""
-    from kiosk.commands import decode
+    from kiosk.commands import decode, verify
 
     main.add_command(decode.command)
+    main.add_command(verify.command)
 
 
 _register()
