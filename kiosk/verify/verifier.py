@@ -38,8 +38,8 @@ Finding = tuple[Outcome, str]
 
 def classify(raw: bytes) -> PayloadKind:
     """Which parser a payload belongs to, from its shape only (validity is the parser's job)."""
-    if raw.startswith(HC1_PREFIX):
-        return PayloadKind.HC1
+    if raw.startswith(HC1_PREFIX) or (raw[:2].upper() == b"HC" and b":" in raw[2:5]):
+        return PayloadKind.HC1  # near-misses ("HC2:", "hc1:") go to HC1 so the prefix step names them
     if passes.is_pass_text(raw):
         return PayloadKind.PASS
     if len(raw) > MAX_IDENTITY_BYTES:
@@ -68,6 +68,13 @@ def make_verdict(
     reasons = tuple(dict.fromkeys(r for _, r in ordered))
     vi, en = describe(dict.fromkeys(r for o, r in ordered if o is outcome))
     return Verdict(outcome, kind, reasons, vi, en, subject, failed_step, flags_version, extra or {})
+
+
+def _with_validity(valid_reason: str, time_findings: list[Finding]) -> list[Finding]:
+    """The success reason, unless the time window failed (untrusted clock): then that says it."""
+    if any(r in ("expired", "not_yet_valid") for _, r in time_findings):
+        return list(time_findings)
+    return [(Outcome.PASS, valid_reason), *time_findings]
 
 
 class Verifier:
@@ -158,7 +165,7 @@ class Verifier:
             self._schema.check(hc1.dcc)
         except StepFailure as exc:
             return self._deny(kind, exc.reason, exc.step, subject)
-        findings: list[Finding] = [(Outcome.PASS, "valid_hc1"), *time_findings]
+        findings = _with_validity("valid_hc1", time_findings)
         if cert_type not in self.policy.hc1_types:
             findings.append((Outcome.DENY, "kind_not_accepted"))
         revoked = self.flags.hc1_revoked(
@@ -185,7 +192,7 @@ class Verifier:
                 raise StepFailure(STEP_VALIDITY, time_findings[0][1])
         except StepFailure as exc:
             return self._deny(kind, exc.reason, exc.step, subject)
-        findings: list[Finding] = [(Outcome.PASS, "valid_pass"), *time_findings]
+        findings = _with_validity("valid_pass", time_findings)
         sig_hash = signature_hash(decoded.sign1.protected.get(1), decoded.sign1.signature)
         revoked = self.flags.pass_revoked(claims.pass_id, sig_hash)
         if revoked:
