@@ -19,7 +19,6 @@ from cryptography.x509.oid import NameOID
 
 from wire.cose import (
     ALG_ES256,
-    ALG_PS256,
     HDR_ALG,
     HDR_KID,
     TAG_CWT,
@@ -29,7 +28,11 @@ from wire.cose import (
     sign,
 )
 
-EKU_OID = {"t": "1.3.6.1.4.1.1847.2021.1.1", "v": "1.3.6.1.4.1.1847.2021.1.2", "r": "1.3.6.1.4.1.1847.2021.1.3"}
+EKU_OID = {
+    "t": "1.3.6.1.4.1.1847.2021.1.1",
+    "v": "1.3.6.1.4.1.1847.2021.1.2",
+    "r": "1.3.6.1.4.1.1847.2021.1.3",
+}
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)  # certificates valid 2025-2028; DCCs issued around NOW
 NOW = dt.datetime(2026, 11, 22, 10, 0, tzinfo=dt.UTC)
 
@@ -49,14 +52,22 @@ class Signer:
 
 
 def _name(cn: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "VN"), x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+    return x509.Name(
+        [x509.NameAttribute(NameOID.COUNTRY_NAME, "VN"), x509.NameAttribute(NameOID.COMMON_NAME, cn)]
+    )
 
 
-def make_signer(alg: int, types: str | None = None, csca_key: object | None = None,
-                not_before: dt.datetime = T0 - dt.timedelta(days=365),
-                not_after: dt.datetime = T0 + dt.timedelta(days=730)) -> Signer:
+def make_signer(
+    alg: int,
+    types: str | None = None,
+    csca_key: object | None = None,
+    not_before: dt.datetime = T0 - dt.timedelta(days=365),
+    not_after: dt.datetime = T0 + dt.timedelta(days=730),
+) -> Signer:
     """A DSC signed by a throwaway CSCA. `types` like "v" or "tr" adds the HCERT EKU OIDs."""
-    key = ec.generate_private_key(ec.SECP256R1()) if alg == ALG_ES256 else rsa.generate_private_key(65537, 2048)
+    key = (
+        ec.generate_private_key(ec.SECP256R1()) if alg == ALG_ES256 else rsa.generate_private_key(65537, 2048)
+    )
     csca_key = csca_key or ec.generate_private_key(ec.SECP256R1())
     builder = (
         x509.CertificateBuilder()
@@ -76,15 +87,44 @@ def make_signer(alg: int, types: str | None = None, csca_key: object | None = No
 
 def dcc_payload(cert_type: str = "v", uci: str = "URN:UVCI:01:VN:TEST0001#X") -> dict:
     entries = {
-        "v": {"tg": "840539006", "vp": "1119349007", "mp": "EU/1/20/1528", "ma": "ORG-100030215",
-              "dn": 2, "sd": 2, "dt": "2021-09-01", "co": "VN", "is": "Bo Y te", "ci": uci},
-        "t": {"tg": "840539006", "tt": "LP6464-4", "sc": "2026-11-21T08:00:00Z", "tr": "260415000",
-              "tc": "BV Test", "co": "VN", "is": "Bo Y te", "ci": uci},
-        "r": {"tg": "840539006", "fr": "2026-06-01", "co": "VN", "is": "Bo Y te", "df": "2026-06-12",
-              "du": "2026-12-01", "ci": uci},
+        "v": {
+            "tg": "840539006",
+            "vp": "1119349007",
+            "mp": "EU/1/20/1528",
+            "ma": "ORG-100030215",
+            "dn": 2,
+            "sd": 2,
+            "dt": "2021-09-01",
+            "co": "VN",
+            "is": "Bo Y te",
+            "ci": uci,
+        },
+        "t": {
+            "tg": "840539006",
+            "tt": "LP6464-4",
+            "sc": "2026-11-21T08:00:00Z",
+            "tr": "260415000",
+            "tc": "BV Test",
+            "co": "VN",
+            "is": "Bo Y te",
+            "ci": uci,
+        },
+        "r": {
+            "tg": "840539006",
+            "fr": "2026-06-01",
+            "co": "VN",
+            "is": "Bo Y te",
+            "df": "2026-06-12",
+            "du": "2026-12-01",
+            "ci": uci,
+        },
     }
-    return {"ver": "1.3.0", "nam": {"fn": "Nguyễn", "fnt": "NGUYEN", "gn": "Văn An", "gnt": "VAN<AN"},
-            "dob": "1999-01-01", cert_type: [entries[cert_type]]}
+    return {
+        "ver": "1.3.0",
+        "nam": {"fn": "Nguyễn", "fnt": "NGUYEN", "gn": "Văn An", "gnt": "VAN<AN"},
+        "dob": "1999-01-01",
+        cert_type: [entries[cert_type]],
+    }
 
 
 @dataclass

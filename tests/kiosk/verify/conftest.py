@@ -20,7 +20,9 @@ def signers():
         out[name] = {
             "any": make_signer(alg),
             "v_only": make_signer(alg, types="v"),
-            "old": make_signer(alg, not_before=T0 - dt.timedelta(days=800), not_after=NOW - dt.timedelta(days=30)),
+            "old": make_signer(
+                alg, not_before=T0 - dt.timedelta(days=800), not_after=NOW - dt.timedelta(days=30)
+            ),
             "untrusted": make_signer(alg),
         }
     return out

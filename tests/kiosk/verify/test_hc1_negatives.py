@@ -164,7 +164,9 @@ def test_valid_certificate_passes(material, verifier, variant):
 
 @pytest.mark.parametrize("cert_type", ["v", "t", "r"])
 def test_each_type_passes_with_unrestricted_signer(material, verifier, cert_type):
-    verdict = verifier.verify(build_hc1(dataclasses.replace(material["base"], cert_type=cert_type)).encode(), NOW)
+    verdict = verifier.verify(
+        build_hc1(dataclasses.replace(material["base"], cert_type=cert_type)).encode(), NOW
+    )
     assert verdict.outcome is Outcome.PASS, verdict
 
 
