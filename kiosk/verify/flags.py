@@ -156,8 +156,9 @@ class FlagStore:
         return self.person_by_hash(self.hash_id(id_number), int(now.timestamp()))
 
     def person_by_hash(self, h: int, now_s: int) -> FlagHit | None:
-        i = int(np.searchsorted(self._hashes, np.uint64(h)))
-        if i >= self._hashes.size or int(self._hashes[i]) != h:
+        hashes = self._hashes
+        i = int(hashes.searchsorted(np.uint64(h)))  # the method skips np.searchsorted's dispatch
+        if i >= hashes.size or hashes[i] != h:
             return None
         start, end = int(self._start[i]), int(self._end[i])
         if not start <= now_s < end:

@@ -50,9 +50,11 @@ def _well_formed(verdict) -> None:
 def test_identity_parsers_only_raise_their_error(data):
     for parse in (parse_cccd, parse_pccovid):
         try:
-            parse(data)
-        except IdentityParseError:
-            pass
+            result = parse(data)
+        except IdentityParseError as exc:
+            assert exc.reason in ("malformed_cccd", "malformed_pccovid", "payload_too_large")
+        else:
+            assert len(result.id_number or "") in (0, 12)
 
 
 @FUZZ
