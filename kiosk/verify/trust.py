@@ -121,9 +121,13 @@ class TrustStore:
         """Load a file or every regular file of a directory (not recursive). Returns keys added."""
         before = len(self)
         files = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
+        found = 0
         for file in files:
             for key in load_file(file):
+                found += 1
                 self.add(key)
+        if not found:
+            raise TrustLoadError(f"{path}: no certificate or public key found")
         return len(self) - before
 
     @classmethod
@@ -164,7 +168,7 @@ def _load_pem_blocks(data: bytes, src: str) -> list[TrustedKey]:
             # private keys and other blocks are ignored on purpose: a kiosk needs none
         except (ValueError, TypeError) as exc:
             raise TrustLoadError(f"{src}: bad PEM block {label.decode(errors='replace')}") from exc
-    if not keys:
+    if not keys and b"PRIVATE KEY" not in data:  # a private key next to its public one: skip it
         raise TrustLoadError(f"{src}: no certificate or public key found")
     return keys
 
