@@ -127,14 +127,42 @@ class FlagStore:
         self._hashes, self._status = self._hashes[keep], self._status[keep]
         self._start, self._end = self._start[keep], self._end[keep]
 
-    def apply_delta(self, added: Iterable[PersonFlag], lifted: Iterable[int], to_version: int) -> None:
-        """Apply a (verified) delta from the hub: lift hashes, then add/replace flags.
+    def revocation_set(self, name: str) -> set[bytes]:
+        """The set behind a revocation kind: pass_id, pass_signature, uci, country_uci, hc1_signature."""
+        sets = {
+            "pass_id": self.pass_ids,
+            "pass_signature": self.pass_signatures,
+            "uci": self.hc1_uci,
+            "country_uci": self.hc1_country_uci,
+            "hc1_signature": self.hc1_signature,
+        }
+        if name not in sets:
+            raise ValueError(f"unknown revocation kind {name!r}")
+        return sets[name]
+
+    def apply_delta(
+        self,
+        added: Iterable[PersonFlag],
+        lifted: Iterable[int],
+        to_version: int,
+        revoked: Iterable[tuple[str, bytes]] = (),
+        unrevoked: Iterable[tuple[str, bytes]] = (),
+    ) -> None:
+        """Apply a (verified) delta from the hub: lift hashes, then add/replace flags; revocations
+        are (kind, value) pairs, kind as in `revocation_set`.
 
         Refuses to go backwards: an older or equal version raises ValueError, so a replayed
-        delta cannot unflag anyone.
+        delta cannot unflag anyone. Validates everything before changing anything.
         """
         if to_version <= self.version:
             raise ValueError(f"delta to version {to_version} is not newer than {self.version}")
+        revoked, unrevoked = list(revoked), list(unrevoked)
+        for name, _ in revoked + unrevoked:
+            self.revocation_set(name)
+        for name, value in unrevoked:
+            self.revocation_set(name).discard(value)
+        for name, value in revoked:
+            self.revocation_set(name).add(value)
         added = list(added)
         drop = np.array(list(lifted) + [f.id_hash for f in added], dtype=np.uint64)
         keep = ~np.isin(self._hashes, drop) if drop.size else np.ones(self._hashes.size, dtype=bool)

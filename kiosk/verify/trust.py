@@ -10,6 +10,7 @@ those, and `add_entries` for the hub's signed trust list (the link work feeds it
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,6 +97,7 @@ class TrustStore:
 
     def __init__(self, keys: Iterable[TrustedKey] = ()) -> None:
         self._by_kid: dict[bytes, list[TrustedKey]] = {}
+        self._parsed: dict[bytes, TrustedKey] = {}  # sha256(DER) -> parsed key
         self.version = 0
         for key in keys:
             self.add(key)
@@ -104,6 +106,35 @@ class TrustStore:
         bucket = self._by_kid.setdefault(key.kid, [])
         if all(k.public_key != key.public_key for k in bucket):
             bucket.append(key)
+
+    def add_der(self, der: bytes, kind: str = "certificate", source: str = "trust-list") -> TrustedKey:
+        """Add a DER certificate or SubjectPublicKeyInfo (the hub's trust list carries DER).
+
+        Parsed keys are cached by the DER's SHA-256: the retained trust list is re-sent on every
+        reconnect, and re-parsing hundreds of X.509 certificates each time would be wasted work.
+        """
+        digest = hashlib.sha256(der).digest()
+        key = self._parsed.get(digest)
+        if key is None:
+            try:
+                if kind == "certificate":
+                    key = key_from_certificate(x509.load_der_x509_certificate(der), source)
+                else:
+                    key = key_from_public_key(serialization.load_der_public_key(der), source)
+            except (ValueError, TypeError) as exc:
+                raise TrustLoadError(f"{source}: unparseable {kind}") from exc
+            self._parsed[digest] = key
+        self.add(key)
+        return key
+
+    def replace_all(self, keys: Iterable[TrustedKey], version: int) -> None:
+        """Swap in a complete, verified trust list (keys absent from it are no longer trusted)."""
+        if version <= self.version:
+            raise ValueError(f"trust list version {version} is not newer than {self.version}")
+        self._by_kid = {}
+        for key in keys:
+            self.add(key)
+        self.version = version
 
     def add_entries(self, keys: Iterable[TrustedKey], version: int) -> None:
         """Merge a verified trust list from the hub (the link work checks its signature first)."""

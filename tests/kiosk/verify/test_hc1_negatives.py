@@ -159,7 +159,7 @@ def test_valid_certificate_passes(material, verifier, variant):
     assert verdict.outcome is Outcome.PASS, verdict
     assert verdict.kind is PayloadKind.HC1
     assert verdict.failed_step is None
-    assert verdict.subject.name == "Văn An Nguyễn" and verdict.subject.dob == "1999-01-01"
+    assert verdict.subject.name == "Nguyễn Văn An" and verdict.subject.dob == "1999-01-01"
 
 
 @pytest.mark.parametrize("cert_type", ["v", "t", "r"])

@@ -71,3 +71,29 @@ def test_flag_file_errors_name_the_problem(tmp_path, doc):
     path.write_text(json.dumps(doc))
     with pytest.raises(FlagFileError):
         load_flag_file(path)
+
+
+def test_trust_list_der_is_parsed_once_and_replace_drops_old_keys(signers):
+    from cryptography.hazmat.primitives import serialization
+
+    der = signers["ES256"]["any"].cert.public_bytes(serialization.Encoding.DER)
+    store = TrustStore()
+    first = store.add_der(der)
+    assert store.add_der(der) is first and len(store) == 1
+    store.replace_all([key_from_certificate(signers["PS256"]["any"].cert)], version=2)
+    assert store.keys_for(first.kid) == () and store.version == 2
+    with pytest.raises(ValueError):
+        store.replace_all([], version=2)
+
+
+def test_revocation_deltas(signers):
+    from kiosk.verify.flags import FlagStore
+
+    store = FlagStore(version=1)
+    store.apply_delta([], [], 2, revoked=[("pass_id", b"\x02" * 8), ("uci", b"\x03" * 16)])
+    assert store.pass_revoked(b"\x02" * 8, b"") == "revoked_pass_id"
+    store.apply_delta([], [], 3, unrevoked=[("pass_id", b"\x02" * 8)])
+    assert store.pass_revoked(b"\x02" * 8, b"") is None and b"\x03" * 16 in store.hc1_uci
+    with pytest.raises(ValueError):
+        store.apply_delta([], [], 4, revoked=[("nonsense", b"")])
+    assert store.version == 3
