@@ -61,6 +61,13 @@ def check_signature(sign1: Sign1, trust: TrustStore, allowed_algs: Collection[in
     raise StepFailure(STEP_SIGNATURE, "signature_invalid" if length_ok else "signature_length")
 
 
+def check_signer_at_iat(key: TrustedKey, iat: int) -> None:
+    """The signer's certificate (if it has a validity window) must have been valid when it signed."""
+    when = dt.datetime.fromtimestamp(min(max(iat, 0), 2**37), dt.UTC)
+    if not key.valid_at(when):
+        raise StepFailure(STEP_VALIDITY, "signer_not_valid_at_iat")
+
+
 def check_window(iat: int, exp: int, now: dt.datetime, skew_s: int) -> str | None:
     """`not_yet_valid` / `expired` / None, with `skew_s` tolerance on both sides."""
     now_s = now.timestamp()

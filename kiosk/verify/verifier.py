@@ -22,7 +22,14 @@ from kiosk.verify.identity import MAX_IDENTITY_BYTES, IdentityParseError, decode
 from kiosk.verify.messages import describe
 from kiosk.verify.pccovid import looks_like_pccovid, parse_pccovid
 from kiosk.verify.policy import PolicyConfig, in_window
-from kiosk.verify.signed import STEP_KEY_USAGE, STEP_VALIDITY, StepFailure, check_signature, check_window
+from kiosk.verify.signed import (
+    STEP_KEY_USAGE,
+    STEP_VALIDITY,
+    StepFailure,
+    check_signature,
+    check_signer_at_iat,
+    check_window,
+)
 from kiosk.verify.trust import TrustStore
 from kiosk.verify.verdict import Outcome, PayloadKind, Subject, Verdict
 from wire import passes
@@ -157,8 +164,7 @@ class Verifier:
             cert_type = hc1.cert_type
             if key.allowed_types is not None and (cert_type is None or cert_type not in key.allowed_types):
                 raise StepFailure(STEP_KEY_USAGE, "key_usage")
-            if not key.valid_at(dt.datetime.fromtimestamp(min(max(hc1.iat, 0), 2**37), dt.UTC)):
-                raise StepFailure(STEP_VALIDITY, "signer_not_valid_at_iat")
+            check_signer_at_iat(key, hc1.iat)
             time_findings = self._time_findings(hc1.iat, hc1.exp, now, clock_trusted)
             if any(o is Outcome.DENY for o, _ in time_findings):
                 raise StepFailure(STEP_VALIDITY, time_findings[0][1])
@@ -186,7 +192,8 @@ class Verifier:
         claims = decoded.claims
         subject = decoded.subject()
         try:
-            check_signature(decoded.sign1, self.trust, PASS_ALGS)
+            key = check_signature(decoded.sign1, self.trust, PASS_ALGS)
+            check_signer_at_iat(key, claims.iat)
             time_findings = self._time_findings(claims.iat, claims.exp, now, clock_trusted)
             if any(o is Outcome.DENY for o, _ in time_findings):
                 raise StepFailure(STEP_VALIDITY, time_findings[0][1])

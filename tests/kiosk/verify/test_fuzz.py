@@ -7,6 +7,7 @@ mutations of a valid signed code never turn into a PASS unless they are the orig
 
 from __future__ import annotations
 
+import datetime as dt
 import zlib
 
 import base45
@@ -129,3 +130,69 @@ def test_decode_hc1_raises_only_step_failures(signers):
             decode_hc1(good[:cut])
         except StepFailure as exc:
             assert exc.step in STEPS
+
+
+@FUZZ
+@given(st.binary(max_size=800) | cbor_values.map(cbor2.dumps))
+def test_cose_and_pass_decoders_raise_only_format_errors(data):
+    from wire.cose import CoseFormatError, decode_sign1
+
+    try:
+        decode_sign1(data)
+    except CoseFormatError as exc:
+        assert exc.reason
+    try:
+        passes.decode_claims(data)
+    except passes.PassFormatError as exc:
+        assert exc.reason
+
+
+_VI_NAME = (
+    st.text(
+        alphabet="aăâbcdđeêghiklmnoôơpqrstuưvxyàảãáạằẳẵắặầẩẫấậèẻẽéẹềểễếệìỉĩíịòỏõóọồổỗốộờởỡớợùủũúụừửữứựỳỷỹýỵ ",
+        min_size=1,
+        max_size=40,
+    )
+    .map(str.strip)
+    .filter(bool)
+)
+
+
+@FUZZ
+@given(
+    st.from_regex(r"[0-9]{12}", fullmatch=True),
+    st.sampled_from(["", "123456789", "023456789012"]),
+    _VI_NAME,
+    st.dates(min_value=dt.date(1900, 1, 1), max_value=dt.date(2020, 12, 31)),
+    st.sampled_from(["Nam", "Nữ"]),
+    st.integers(0, 4),
+)
+def test_valid_cccd_round_trips(id_number, old, name, dob, sex, extras):
+    raw = "|".join(
+        [id_number, old, name, dob.strftime("%d%m%Y"), sex, "Thôn 1, Xã A", "01012021", *[""] * extras]
+    )
+    parsed = parse_cccd(raw.encode())
+    assert (parsed.id_number, parsed.old_id, parsed.name, parsed.dob, parsed.sex) == (
+        id_number,
+        old or None,
+        name,
+        dob.isoformat(),
+        sex,
+    )
+    assert len(parsed.extras) == extras
+
+
+def test_memory_stays_bounded_on_hostile_input(trust):
+    import tracemalloc
+
+    bomb = ("HC1:" + base45.b45encode(zlib.compress(b"\x00" * 5_000_000, 9)).decode()).encode()
+    nested = ("HC1:" + base45.b45encode(zlib.compress(b"\x81" * 60_000)).decode()).encode()
+    verifier = Verifier(trust)
+    tracemalloc.start()
+    try:
+        for raw in (bomb, nested, b"VNP1:" + b"0" * 9000, b"|" * 9000):
+            _well_formed(verifier.verify(raw, NOW))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * 1024 * 1024, peak  # the 5 MB bomb never materialises
