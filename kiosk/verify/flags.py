@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import hmac
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -42,6 +41,8 @@ from enum import IntEnum
 from pathlib import Path
 
 import numpy as np
+
+from wire.idhash import id_hash
 
 DEFAULT_KEY = b"qr-checkpoint-dev-flag-key-CHANGE-ME"
 NO_END = np.iinfo(np.int64).max
@@ -74,11 +75,6 @@ class FlagHit:
     end: int | None
 
 
-def id_hash(key: bytes, id_number: str) -> int:
-    """The stored form of a 12-digit id: HMAC-SHA256 truncated to 64 bits."""
-    return int.from_bytes(hmac.digest(key, id_number.encode("ascii"), "sha256")[:8], "big")
-
-
 def revocation_hash(data: bytes) -> bytes:
     """EU DCC revocation hash: SHA-256 truncated to 16 bytes."""
     return hashlib.sha256(data).digest()[:16]
@@ -104,6 +100,7 @@ class FlagStore:
         return int(self._hashes.size)
 
     def hash_id(self, id_number: str) -> int:
+        """wire.idhash.id_hash with this store's key (the hub uses the same function)."""
         return id_hash(self.key, id_number)
 
     # -- bulk load and deltas -------------------------------------------------------------

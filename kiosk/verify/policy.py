@@ -34,6 +34,8 @@ class PolicyConfig(BaseModel):
     flag_f2: OutcomeName = "REVIEW"
     clock_skew_s: int = Field(300, ge=0, le=86400)
     untrusted_clock: Literal["REVIEW", "DENY"] = "REVIEW"  # never PASS: an expired pass must not slip by
+    # A pass scoped to zones is refused (out_of_zone) at a checkpoint whose zone is not listed,
+    # including a checkpoint with no zone configured: scope restricts, it never widens.
     zone: str | None = Field(None, description="this checkpoint's zone, matched against scoped passes")
     utc_offset_minutes: int = Field(420, ge=-720, le=840, description="local time for pass time windows")
     hc1_types: frozenset[Literal["v", "t", "r"]] = frozenset({"v", "t", "r"})

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from kiosk.verify.cccd import parse_cccd
 from kiosk.verify.hc1 import decode_hc1
 from kiosk.verify.identity import IdentityParseError
+from kiosk.verify.messages import MESSAGES
 from kiosk.verify.pccovid import parse_pccovid
 from kiosk.verify.signed import StepFailure
 from kiosk.verify.verdict import Outcome
@@ -44,6 +45,7 @@ def _well_formed(verdict) -> None:
     assert verdict.reasons and all(isinstance(r, str) for r in verdict.reasons)
     assert verdict.failed_step in STEPS
     assert verdict.message_en and verdict.message_vi
+    assert all(r in MESSAGES for r in verdict.reasons), verdict.reasons  # every code has a text
 
 
 @FUZZ

@@ -13,6 +13,7 @@ import cbor2
 import pytest
 
 from kiosk.verify.flags import FlagStore, revocation_hash
+from kiosk.verify.messages import MESSAGES
 from kiosk.verify.verdict import Outcome, PayloadKind
 from kiosk.verify.verifier import Verifier
 from tests.support.dcc import NOW, Hc1Spec, build_cose, build_hc1, dcc_payload, wrap
@@ -177,6 +178,7 @@ def test_negative_is_denied_at_its_step(material, verifier, case):
     verdict = verifier.verify(text.encode(), NOW)
     assert (verdict.outcome, verdict.failed_step, verdict.reasons[0]) == (Outcome.DENY, step, reason), verdict
     assert verdict.message_en and verdict.message_vi
+    assert reason in MESSAGES
 
 
 def test_clock_skew_tolerates_small_drift(material, trust):

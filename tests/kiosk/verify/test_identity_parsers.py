@@ -29,11 +29,13 @@ def test_formats_md_samples():
     assert c.extras == ("", "", "", "") and c.dob == "1984-03-03"
 
 
-def test_mojibake_is_repaired():
-    garbled = SAMPLES[0].encode("utf-8").decode("latin-1", errors="strict")
-    # what some encoders emit: the UTF-8 bytes re-encoded as if each were a Latin-1 character
+@pytest.mark.parametrize("codec", ["latin-1", "cp1252"])
+def test_mojibake_is_repaired(codec):
+    garbled = SAMPLES[0].encode("utf-8").decode(codec, errors="strict")
+    assert "Nguyễn" not in garbled
+    # what some encoders emit: the UTF-8 bytes re-encoded as if each were a Latin-1/CP1252 character
     parsed = parse_cccd(garbled.encode("utf-8"))
-    assert parsed.name == "Nguyễn Văn An"
+    assert parsed.name == "Nguyễn Văn An" and parsed.address.startswith("Thôn 1, Xã A")
 
 
 @pytest.mark.parametrize(
