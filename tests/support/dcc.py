@@ -63,6 +63,7 @@ def make_signer(
     csca_key: object | None = None,
     not_before: dt.datetime = T0 - dt.timedelta(days=365),
     not_after: dt.datetime = T0 + dt.timedelta(days=730),
+    alt_arc: bool = False,
 ) -> Signer:
     """A DSC signed by a throwaway CSCA. `types` like "v" or "tr" adds the HCERT EKU OIDs."""
     key = (
@@ -79,7 +80,10 @@ def make_signer(
         .not_valid_after(not_after)
     )
     if types:
-        usages = [x509.ObjectIdentifier(EKU_OID[t]) for t in types]
+        oids = [EKU_OID[t] for t in types]
+        if alt_arc:  # the spec's other arc: 1.3.6.1.4.1.0.1847.2021.1.x
+            oids = [o.replace("1.3.6.1.4.1.1847", "1.3.6.1.4.1.0.1847") for o in oids]
+        usages = [x509.ObjectIdentifier(o) for o in oids]
         builder = builder.add_extension(x509.ExtendedKeyUsage(usages), critical=False)
     cert = builder.sign(csca_key, hashes.SHA256())
     return Signer(alg, key, cert)

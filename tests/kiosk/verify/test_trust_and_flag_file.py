@@ -29,6 +29,15 @@ def real_kid(signer):
 def test_eku_restrictions_are_read(signers):
     assert key_from_certificate(signers["PS256"]["v_only"].cert).allowed_types == frozenset({"v"})
     assert key_from_certificate(signers["PS256"]["any"].cert).allowed_types is None
+    from tests.support.dcc import make_signer
+    from wire.cose import ALG_ES256
+
+    alt = make_signer(ALG_ES256, types="tr", alt_arc=True)
+    assert key_from_certificate(alt.cert).allowed_types == frozenset({"t", "r"})
+    verifier = Verifier(TrustStore([key_from_certificate(alt.cert)]))
+    for cert_type, expected in (("t", Outcome.PASS), ("r", Outcome.PASS), ("v", Outcome.DENY)):
+        verdict = verifier.verify(build_hc1(Hc1Spec(signer=alt, cert_type=cert_type)).encode(), NOW)
+        assert verdict.outcome is expected, (cert_type, verdict)
 
 
 def test_flag_file_clear_ids_and_hashes(tmp_path):
