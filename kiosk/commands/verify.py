@@ -1,0 +1,133 @@
+"""`kiosk verify`: verify one QR payload offline and print the verdict as one JSON object.
+
+Exit 0 whenever a verdict was produced (DENY included); 2 on usage errors (click), including
+unreadable trust, flag or policy files: those are the operator's mistake, not the code's.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from kiosk.verify.flags import FlagFileError, FlagStore, load_flag_file
+from kiosk.verify.policy import PolicyConfig, load_policy
+from kiosk.verify.signed import STEP_DECODE_IMAGE
+from kiosk.verify.trust import TrustLoadError, TrustStore
+from kiosk.verify.verdict import Outcome, PayloadKind, Verdict
+from kiosk.verify.verifier import Verifier, make_verdict
+
+
+def read_qr_image(path: Path) -> bytes | None:
+    """First QR code's bytes in an image, or None. Kept tiny so it can switch to kiosk/decode."""
+    import cv2
+    import zxingcpp
+
+    image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    if image is None:
+        return None
+    results = zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormat.QRCode)
+    if not results:
+        return None
+    return results[0].bytes or results[0].text.encode("utf-8")
+
+
+def verdict_json(v: Verdict) -> dict[str, object]:
+    return {
+        "kind": v.kind.value,
+        "verdict": v.outcome.value,
+        "reasons": list(v.reasons),
+        "failed_step": v.failed_step,
+        "subject": v.subject.to_dict() if v.subject else None,
+        "message": {"vi": v.message_vi, "en": v.message_en},
+        "flags_version": v.flags_version,
+        "extra": v.extra,
+    }
+
+
+def _parse_at(value: str | None) -> dt.datetime:
+    if value is None:
+        return dt.datetime.now(dt.UTC)  # the CLI is the edge: the only clock read
+    try:
+        when = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise click.BadParameter(f"not ISO 8601: {value!r}", param_hint="--at") from exc
+    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+
+
+@click.command("verify")
+@click.option(
+    "--trust",
+    "trust_paths",
+    multiple=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="PEM/DER certificate, PEM public key, or a directory of them (repeatable).",
+)
+@click.option(
+    "--flags",
+    "flags_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Flag list JSON (format: kiosk/verify/flags.py).",
+)
+@click.option(
+    "--policy",
+    "policy_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Policy TOML (a [policy] table or bare keys). Default: every kind accepted.",
+)
+@click.option("--at", "at", help="Validation time, ISO 8601 (default: now).")
+@click.option("--clock-untrusted", is_flag=True, help="Treat the validation clock as untrusted.")
+@click.option(
+    "--image",
+    "image",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Read the QR code from an image instead.",
+)
+@click.argument("text", required=False)
+def command(
+    trust_paths: tuple[Path, ...],
+    flags_path: Path | None,
+    policy_path: Path | None,
+    at: str | None,
+    clock_untrusted: bool,
+    image: Path | None,
+    text: str | None,
+) -> None:
+    """Verify TEXT (or - for stdin, or --image FILE) and print one JSON verdict."""
+    if (text is None) == (image is None):
+        raise click.UsageError("give exactly one of TEXT, - or --image FILE")
+    now = _parse_at(at)
+    try:
+        trust = TrustStore.from_paths(trust_paths)
+    except (TrustLoadError, OSError) as exc:
+        raise click.BadParameter(str(exc), param_hint="--trust") from exc
+    try:
+        flags = load_flag_file(flags_path) if flags_path else FlagStore()
+    except FlagFileError as exc:
+        raise click.BadParameter(str(exc), param_hint="--flags") from exc
+    try:
+        policy = load_policy(policy_path) if policy_path else PolicyConfig()
+    except (ValueError, OSError) as exc:  # pydantic ValidationError and TOML errors are ValueErrors
+        raise click.BadParameter(str(exc), param_hint="--policy") from exc
+    verifier = Verifier(trust, flags, policy)
+    if image is not None:
+        raw = read_qr_image(image)
+        if raw is None:
+            verdict = make_verdict(
+                PayloadKind.UNKNOWN,
+                [(Outcome.DENY, "decode_image_failed")],
+                None,
+                STEP_DECODE_IMAGE,
+                flags.version,
+            )
+            click.echo(json.dumps(verdict_json(verdict), ensure_ascii=False))
+            return
+    elif text == "-":
+        raw = sys.stdin.buffer.read(64 * 1024).rstrip(b"\r\n")
+    else:
+        raw = text.encode("utf-8")  # type: ignore[union-attr]  # text is set here
+    verdict = verifier.verify(raw, now, clock_trusted=not clock_untrusted)
+    click.echo(json.dumps(verdict_json(verdict), ensure_ascii=False))

@@ -1,0 +1,78 @@
+"""Steps shared by every signed code (HC1 and our passes): signature against the trust store,
+and the iat/exp window. One code path, so a fix or a hardening lands for both formats at once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Collection
+
+from kiosk.verify.trust import TrustedKey, TrustStore
+from wire.cose import HDR_ALG, KID_LENGTH, Sign1, expected_signature_length, verify_signature
+
+# Step names as reported in `failed_step` (CLI contract).
+STEP_PREFIX = "prefix"
+STEP_BASE45 = "base45"
+STEP_DECOMPRESS = "decompress"
+STEP_CBOR = "cbor"
+STEP_SIGNATURE = "signature"
+STEP_KEY_USAGE = "key_usage"
+STEP_VALIDITY = "validity"
+STEP_SCHEMA = "schema"
+STEP_DECODE_IMAGE = "decode_image"
+
+
+class StepFailure(Exception):
+    """A verification step failed: `step` is the contract's step name, `reason` a reason code."""
+
+    def __init__(self, step: str, reason: str) -> None:
+        super().__init__(f"{step}: {reason}")
+        self.step = step
+        self.reason = reason
+
+
+def check_signature(sign1: Sign1, trust: TrustStore, allowed_algs: Collection[int]) -> TrustedKey:
+    """Return the trusted key whose signature verifies, or raise StepFailure('signature', ...).
+
+    `alg` must be in the protected header (it is signed; an unprotected alg could be swapped).
+    `kid` comes from the protected header, else the unprotected one, and must be 8 bytes. Every
+    trusted key with that kid is tried (kids may collide). A signature whose length fits no
+    candidate key (e.g. over-long) is reported as `signature_length`.
+    """
+    alg = sign1.protected.get(HDR_ALG)
+    if type(alg) is not int or alg not in allowed_algs:
+        raise StepFailure(STEP_SIGNATURE, "alg_unsupported")
+    kid = sign1.kid
+    if kid is None:
+        raise StepFailure(STEP_SIGNATURE, "kid_missing")
+    if not isinstance(kid, bytes) or len(kid) != KID_LENGTH:
+        raise StepFailure(STEP_SIGNATURE, "kid_length")
+    candidates = trust.keys_for(kid)
+    if not candidates:
+        raise StepFailure(STEP_SIGNATURE, "kid_unknown")
+    tbs = sign1.to_be_signed()
+    length_ok = False
+    for key in candidates:
+        if expected_signature_length(alg, key.public_key) != len(sign1.signature):
+            continue
+        length_ok = True
+        if verify_signature(key.public_key, alg, tbs, sign1.signature):
+            return key
+    raise StepFailure(STEP_SIGNATURE, "signature_invalid" if length_ok else "signature_length")
+
+
+def check_signer_at_iat(key: TrustedKey, iat: int) -> None:
+    """The signer's certificate (if it has a validity window) must have been valid when it signed."""
+    when = dt.datetime.fromtimestamp(min(max(iat, 0), 2**37), dt.UTC)
+    if not key.valid_at(when):
+        raise StepFailure(STEP_VALIDITY, "signer_not_valid_at_iat")
+
+
+def check_window(iat: int, exp: int, now: dt.datetime, skew_s: int) -> str | None:
+    """`not_yet_valid` / `expired` / None, with `skew_s` tolerance on both sides."""
+    now_s = now.timestamp()
+    if now_s + skew_s < iat:
+        return "not_yet_valid"
+    if now_s - skew_s > exp:
+        return "expired"
+    return None

@@ -1,0 +1,80 @@
+"""CCCD and PC-Covid parsers: the formats.md samples, 11-field cards, mojibake, strict failures."""
+
+from __future__ import annotations
+
+import pytest
+
+from kiosk.verify.cccd import parse_cccd
+from kiosk.verify.identity import IdentityParseError
+from kiosk.verify.pccovid import parse_pccovid
+
+SAMPLES = [
+    "001099012345|123456789|Nguyễn Văn An|01011999|Nam|Thôn 1, Xã A, Huyện B, Tỉnh C|15082021",
+    "001199012345||Trần Thị Bình|02021999|Nữ|Số 1 Phố X, Phường Y, Quận Z, Hà Nội|20032022",
+    "079084012345|023456789|Lê Văn Cường|03031984|Nam|Tổ 2, Phường D, Thành phố E, Tỉnh F|23092024||||",
+]
+
+
+def test_formats_md_samples():
+    a, b, c = (parse_cccd(s.encode()) for s in SAMPLES)
+    assert (a.id_number, a.old_id, a.name, a.dob, a.sex, a.issue_date) == (
+        "001099012345",
+        "123456789",
+        "Nguyễn Văn An",
+        "1999-01-01",
+        "Nam",
+        "2021-08-15",
+    )
+    assert b.old_id is None and b.sex == "Nữ" and b.name == "Trần Thị Bình"
+    assert c.extras == ("", "", "", "") and c.dob == "1984-03-03"
+
+
+@pytest.mark.parametrize("codec", ["latin-1", "cp1252"])
+def test_mojibake_is_repaired(codec):
+    garbled = SAMPLES[0].encode("utf-8").decode(codec, errors="strict")
+    assert "Nguyễn" not in garbled
+    # what some encoders emit: the UTF-8 bytes re-encoded as if each were a Latin-1/CP1252 character
+    parsed = parse_cccd(garbled.encode("utf-8"))
+    assert parsed.name == "Nguyễn Văn An" and parsed.address.startswith("Thôn 1, Xã A")
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "00109901234|123456789|A|01011999|Nam|X|15082021",  # 11-digit id
+        "001099012345|123456789|A|31021999|Nam|X|15082021",  # 31 February
+        "001099012345|12345|A|01011999|Nam|X|15082021",  # old id neither 9 nor 12 digits
+        "001099012345|123456789|A|01011999|Male|X|15082021",  # sex
+        "001099012345|123456789||01011999|Nam|X|15082021",  # empty name
+        "001099012345|123456789|A|01011999|Nam|X|15082021|1|2|3|4|5",  # 12 fields
+        "001099012345|123456789|A|01012030|Nam|X|15082021",  # issued before birth
+        "٠٠١٠٩٩٠١٢٣٤٥|123456789|A|01011999|Nam|X|15082021",  # non-ASCII digits
+    ],
+)
+def test_cccd_strict_failures(bad):
+    with pytest.raises(IdentityParseError) as err:
+        parse_cccd(bad.encode())
+    assert err.value.reason == "malformed_cccd"
+
+
+def test_pccovid_masked_and_clear():
+    clear = parse_pccovid(
+        b"001099012345|NGUYEN VAN AN|1999-01-01|1|123456789012345678|123<1<DN123<0901234567<"
+    )
+    assert clear.id_number == "001099012345" and clear.declared_by_other and not clear.masked
+    masked = parse_pccovid(b"******012345|NGUYEN VAN AN|****-**-**|0|123456789012345678|")
+    assert masked.id_number is None and masked.masked and masked.dob == "****-**-**"
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        b"001099012345|Nguyen Van An|1999-01-01|0|123456789012345678|",  # lower case name
+        b"001099012345|NGUYEN VAN AN|1999-02-30|0|123456789012345678|",  # not a date
+        b"001099012345|NGUYEN VAN AN|1999-01-01|0|12345|",  # QID
+        b"0010990*2345|NGUYEN VAN AN|1999-01-01|0|123456789012345678|",  # mask beyond 6 chars
+    ],
+)
+def test_pccovid_strict_failures(bad):
+    with pytest.raises(IdentityParseError):
+        parse_pccovid(bad)

@@ -1,0 +1,35 @@
+"""Issuer keys: save/load round trip, minted passes verify with the saved public key only."""
+
+from __future__ import annotations
+
+import datetime as dt
+import stat
+
+import pytest
+
+from kiosk.verify.trust import TrustStore
+from kiosk.verify.verdict import Outcome
+from kiosk.verify.verifier import Verifier
+from provisioning.issuer import create_issuer_key, load_issuer_key, mint_pass, save_issuer_key
+
+NOW = dt.datetime(2026, 11, 22, tzinfo=dt.UTC)
+
+
+@pytest.mark.parametrize("alg", ["Ed25519", "ES256"])
+def test_save_load_and_verify_with_public_key_directory(tmp_path, alg):
+    key = create_issuer_key("VN-HN", alg)
+    private, public = save_issuer_key(key, tmp_path / "keys")
+    assert stat.S_IMODE(private.stat().st_mode) == 0o600
+    loaded = load_issuer_key(private, "VN-HN")
+    assert loaded.kid == key.kid and loaded.alg == key.alg
+    text = mint_pass(
+        loaded,
+        id_number="001099012345",
+        name="An",
+        dob="1999-01-01",
+        valid_from=NOW,
+        valid_until=NOW + dt.timedelta(days=1),
+    )
+    trust = TrustStore.from_paths([public.parent])  # the directory also holds the private key: ignored
+    assert len(trust) == 1
+    assert Verifier(trust).verify(text.encode(), NOW).outcome is Outcome.PASS
