@@ -22,17 +22,16 @@ from kiosk.verify.verifier import Verifier, make_verdict
 
 
 def read_qr_image(path: Path) -> bytes | None:
-    """First QR code's bytes in an image, or None. Kept tiny so it can switch to kiosk/decode."""
+    """First QR code's bytes in an image, read by the kiosk's own decoder (strategy included); or None."""
     import cv2
-    import zxingcpp
+
+    from kiosk.decode import DecodeConfig, QrDecoder
 
     image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
     if image is None:
         return None
-    results = zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormat.QRCode)
-    if not results:
-        return None
-    return results[0].bytes or results[0].text.encode("utf-8")
+    codes = QrDecoder(DecodeConfig(frame_budget_ms=2000)).decode(image)
+    return codes[0].raw if codes else None
 
 
 def verdict_json(v: Verdict) -> dict[str, object]:

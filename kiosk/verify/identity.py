@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
+from kiosk.decode.text import repair_mojibake
+
 MAX_IDENTITY_BYTES = 1024  # a CCCD QR holds ~200 bytes; anything far larger is not one
-_MOJIBAKE_MARKERS = ("Ã", "Æ", "Ä", "á»", "áº")
 
 
 class IdentityParseError(ValueError):
@@ -17,23 +18,11 @@ class IdentityParseError(ValueError):
 
 
 def decode_text(raw: bytes) -> str | None:
-    """UTF-8 text, repairing the common double-encoding (UTF-8 read as Latin-1/CP1252) mojibake.
-
-    Some encoders write the card's UTF-8 bytes as if they were Latin-1 characters, so "Nguyễn"
-    arrives as "Nguyá»…n". Re-encoding such text to CP1252/Latin-1 and decoding as UTF-8
-    recovers it; text without those markers is left alone.
-    """
+    """UTF-8 text with the common double-encoding mojibake repaired (see kiosk/decode/text.py), or None."""
     try:
-        text = raw.decode("utf-8")
+        return repair_mojibake(raw.decode("utf-8"))
     except UnicodeDecodeError:
         return None
-    if any(m in text for m in _MOJIBAKE_MARKERS):
-        for codec in ("cp1252", "latin-1"):
-            try:
-                return text.encode(codec).decode("utf-8")
-            except (UnicodeEncodeError, UnicodeDecodeError):
-                continue
-    return text
 
 
 def ddmmyyyy(text: str) -> str | None:
