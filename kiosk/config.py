@@ -14,7 +14,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from kiosk.camera.config import CameraConfig
 from kiosk.config_errors import ConfigError, load_toml_model
+from kiosk.decode.config import DecodeConfig
 from kiosk.display.config import IndicatorConfig
+from kiosk.mqtt.config import MqttConfig
+from kiosk.store.config import StoreConfig
+from kiosk.verify.policy import PolicyConfig
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"  # also a broker username and an MQTT topic level
 
@@ -32,12 +36,29 @@ class IdentityConfig(BaseModel):
     assume_clock_trusted: bool = Field(False, description="true only with an RTC or GPS time source")
 
 
+class VerifyConfig(BaseModel):
+    """Where the provisioned trust material lives (paths are read once at start)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    trust: list[Path] = Field(
+        default_factory=list, description="issuer certificates / public keys, files or dirs"
+    )
+    flags_file: Path | None = Field(None, description="initial flag list (JSON); the hub's deltas follow")
+    hub_public_key: Path | None = Field(None, description="the hub's Ed25519 signing key (PEM)")
+
+
 class KioskConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     kiosk: IdentityConfig
     camera: CameraConfig = CameraConfig()
+    decode: DecodeConfig = DecodeConfig()
     indicator: IndicatorConfig = IndicatorConfig()
+    verify: VerifyConfig = VerifyConfig()
+    policy: PolicyConfig = PolicyConfig()
+    store: StoreConfig = StoreConfig()
+    mqtt: MqttConfig | None = Field(None, description="absent: a standalone kiosk that only records locally")
 
 
 def load_config(path: str | Path) -> KioskConfig:

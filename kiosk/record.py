@@ -1,0 +1,45 @@
+"""A decision becomes a passage event: the one mapping from the kiosk's verdict to the wire format."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kiosk.pipeline import Decision
+from wire.events import MAX_TEXT, format_time, new_event_id, payload_digest
+
+
+def passage_fields(
+    decision: Decision, kiosk_id: str, checkpoint_id: str, mode: str, flags_version: int | None
+) -> dict[str, Any]:
+    """Event fields without `seq` (the store assigns it). The raw token is never stored, only its digest."""
+    verdict = decision.verdict
+    subject = _wire_subject(verdict.subject.to_dict()) if verdict.subject is not None else None
+    return {
+        "event_id": new_event_id(),
+        "kiosk_id": kiosk_id,
+        "checkpoint_id": checkpoint_id,
+        "scanned_at": format_time(decision.clock.now),
+        "clock_ok": decision.clock.trusted,
+        "mode": mode,
+        "kind": verdict.kind.value,
+        "subject": subject,
+        "verdict": verdict.outcome.value,
+        "reasons": list(verdict.reasons),
+        "officer_id": None,
+        "override": None,
+        "flags_version": verdict.flags_version if verdict.flags_version is not None else flags_version,
+        "payload_digest": payload_digest(decision.code.raw),
+    }
+
+
+def _wire_subject(subject: dict[str, str | None]) -> dict[str, str | None] | None:
+    """Fit a parsed subject to the wire contract: only a full 12-digit id (a masked PC-Covid number
+    identifies nobody and cannot be traced), texts bounded."""
+    id_number = subject.get("id_number")
+    if id_number is not None and not (len(id_number) == 12 and id_number.isdigit()):
+        id_number = None
+    name = (subject.get("name") or None) and str(subject["name"])[:MAX_TEXT]
+    dob = (subject.get("dob") or None) and str(subject["dob"])[:MAX_TEXT]
+    if id_number is None and name is None and dob is None:
+        return None
+    return {"id_number": id_number, "name": name, "dob": dob}

@@ -1,0 +1,195 @@
+"""The kiosk service: one process wiring camera -> decode -> verify -> record -> indicate -> publish.
+
+Start-up validates everything once (config, trust material, flags, hub key) and fails loudly if
+something is wrong; after that nothing is fatal: a lost camera is reopened, a missing network is
+waited out, a full disk is reported. systemd learns we are ready (READY=1) only once the camera
+thread, the store and the link are up, and gets a watchdog ping from the main loop, so a hung
+loop is restarted. SIGTERM stops the loop; the link says "offline", and every passage already
+recorded stays in the store for the next start.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from gpiozero.pins import Factory
+
+from kiosk.camera import LatestFrameCapture
+from kiosk.camera.base import FrameSource
+from kiosk.camera.config import open_source
+from kiosk.clock import WallClock
+from kiosk.config import KioskConfig
+from kiosk.decode import FrameScanner
+from kiosk.display import Indicator
+from kiosk.mqtt.link import KioskLink
+from kiosk.pipeline import Decision, ScanPipeline, run_until_stopped
+from kiosk.record import passage_fields
+from kiosk.sdnotify import SystemdNotifier, watchdog_interval_s
+from kiosk.store import KioskStore
+from kiosk.verify.flags import FlagStore, load_flag_file
+from kiosk.verify.trust import TrustStore
+from kiosk.verify.verdict import Verdict
+from kiosk.verify.verifier import Verifier
+from wire.envelope import Signed, load_public_key
+from wire.errors import WireError
+
+log = logging.getLogger(__name__)
+
+
+class GuardedVerifier:
+    """The verifier behind a lock, so the link thread can apply flag and trust updates between
+    two verifications and never in the middle of one."""
+
+    def __init__(self, verifier: Verifier) -> None:
+        self.verifier = verifier
+        self.lock = threading.Lock()
+
+    def verify(self, raw: bytes, now: datetime, clock_trusted: bool = True) -> Verdict:
+        with self.lock:
+            return self.verifier.verify(raw, now, clock_trusted)
+
+
+class KioskService:
+    def __init__(
+        self,
+        config: KioskConfig,
+        *,
+        source: FrameSource | None = None,
+        pin_factory: Factory | None = None,
+        notifier: SystemdNotifier | None = None,
+        on_decision: Callable[[Decision], None] | None = None,
+    ) -> None:
+        self.config = config
+        self._on_decision = on_decision
+        self.notifier = notifier or SystemdNotifier()
+        state_dir = Path(config.kiosk.state_dir)
+        state_dir.mkdir(parents=True, exist_ok=True)
+        self.store = KioskStore(
+            state_dir / config.store.filename,
+            retention=timedelta(days=config.store.retention_days),
+            size_cap_bytes=int(config.store.size_cap_mb * (1 << 20)),
+            memory_spill_max=config.store.memory_spill_max,
+        )
+        flags = load_flag_file(config.verify.flags_file) if config.verify.flags_file else FlagStore()
+        self.flags = flags
+        self.verifier = GuardedVerifier(
+            Verifier(TrustStore.from_paths(config.verify.trust), flags, config.policy)
+        )
+        self.scanner = FrameScanner(config.decode)
+        self.indicator = Indicator(config.indicator, pin_factory=pin_factory)
+        self.clock = WallClock(assume_trusted=config.kiosk.assume_clock_trusted)
+        self.capture = LatestFrameCapture(source or open_source(config.camera), on_event=self._camera_event)
+        self.pipeline = ScanPipeline(
+            self.scanner, self.verifier, self.indicator, self.clock, recorder=self._record
+        )
+        self.link: KioskLink | None = None
+        if config.mqtt is not None:
+            hub_keys = (
+                [load_public_key(config.verify.hub_public_key.read_bytes())]
+                if config.verify.hub_public_key
+                else []
+            )
+            self.link = KioskLink(
+                config.mqtt,
+                config.kiosk.kiosk_id,
+                self.store,
+                hub_keys=hub_keys,
+                on_update=self._apply_update,
+                status_extra=self.status_fields,
+            )
+        self.stop_event = threading.Event()
+        self._started = time.monotonic()
+        self._camera_events: dict[str, int] = {}
+
+    # -- wiring ---------------------------------------------------------------------------------
+
+    def _record(self, decision: Decision) -> None:
+        fields = passage_fields(
+            decision, self.config.kiosk.kiosk_id, self.config.kiosk.checkpoint_id, self.config.kiosk.mode,
+            self.flags.version,
+        )  # fmt: skip
+        self.store.record(fields)
+        if self.link is not None:
+            self.link.nudge()
+
+    def _apply_update(self, update: Signed) -> None:
+        """Flag and trust updates from the hub (already verified and version-checked by the link)."""
+        from wire import flagsync
+
+        with self.verifier.lock:
+            if update.type in ("flags.delta", "flags.snapshot"):
+                try:
+                    flagsync.apply(self.flags, update)
+                except ValueError as exc:
+                    raise WireError(str(exc)) from None
+            elif update.type == "command":
+                log.info("command from hub: %s", update.payload.get("action"))
+
+    def _camera_event(self, kind: str, detail: str) -> None:
+        self._camera_events[kind] = self._camera_events.get(kind, 0) + 1
+
+    def status_fields(self) -> dict[str, Any]:
+        uptime = max(1e-6, time.monotonic() - self._started)
+        reading = self.clock.read()
+        return {
+            "checkpoint_id": self.config.kiosk.checkpoint_id,
+            "mode": self.config.kiosk.mode,
+            "camera": self.capture.state.value,
+            "camera_failures": self.capture.stats.failures,
+            "frames": self.scanner.stats.frames,
+            "decode_rate": round(self.scanner.stats.decoded_frames / uptime, 2),
+            "passages": self.pipeline.stats.decisions,
+            "errors": self.pipeline.stats.errors,
+            "clock": {"trusted": reading.trusted, "reason": reading.reason},
+            "flags_loaded": len(self.flags),
+        }
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Run until SIGTERM/SIGINT, `stop_event`, or the end of a finite (replay) source."""
+        watchdog = watchdog_interval_s()
+        next_ping = 0.0
+
+        def idle() -> None:
+            nonlocal next_ping
+            now = time.monotonic()
+            if watchdog is not None and now >= next_ping:
+                self.notifier.watchdog()
+                next_ping = now + watchdog
+            self.store.retry_held()
+
+        self.capture.start()
+        if self.link is not None:
+            self.link.start()
+        self.notifier.ready(f"scanning at {self.config.kiosk.checkpoint_id}")
+        log.info("kiosk %s ready", self.config.kiosk.kiosk_id)
+        try:
+            run_until_stopped(
+                self.capture, self.pipeline, self.stop_event, on_decision=self._on_decision, on_idle=idle
+            )
+        finally:
+            self.shutdown()
+
+    def shutdown(self) -> None:
+        self.notifier.stopping()
+        self.capture.stop()
+        if self.link is not None:
+            self.link.stop()
+        self.indicator.close()
+        self.store.close()
+
+    def install_signal_handlers(self) -> None:
+        def stop(signum: int, _frame: object) -> None:
+            log.info("signal %d: stopping", signum)
+            self.stop_event.set()
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
