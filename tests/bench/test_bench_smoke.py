@@ -24,3 +24,16 @@ def test_scan_bench_quick_run_prints_its_summary_line() -> None:
     ), last
     read = dict(kv.split("=") for kv in last.split()[1:])
     assert int(read["pipeline_read"]) >= int(read["raw_read"])
+
+
+def test_link_bench_small_run_loses_nothing() -> None:
+    result = subprocess.run(
+        [sys.executable, "bench/link.py", "--events", "2000"],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    last = result.stdout.strip().splitlines()[-1]
+    assert re.fullmatch(r"link: drain_per_s=\d+ publish_us=[\d.]+ lost=0 dup_at_hub=0", last), last
