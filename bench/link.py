@@ -129,9 +129,10 @@ def main() -> int:
                 f"({drain_per_s / relay_per_s:.2f}x the relay); re-sends {resends}"
             )
             publish_us = cpu / n * 1e6
-            print(
-                f"link: drain_per_s={drain_per_s:.0f} publish_us={publish_us:.1f} lost={lost} dup_at_hub={dup}"
+            summary = (
+                f"drain_per_s={drain_per_s:.0f} publish_us={publish_us:.1f} lost={lost} dup_at_hub={dup}"
             )
+            print(f"link: {summary}")
         finally:
             broker.kill()
     return 0
