@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 import textwrap
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,24 +15,12 @@ import pytest
 
 from kiosk.store import KioskStore
 from tests.conftest import REPO_ROOT
-from wire.events import format_time, new_event_id
+from tests.support.linkrig import T0 as NOW
+from tests.support.linkrig import passage_fields
 
-NOW = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
 
-
-def fields(i: int = 0, kiosk: str = "kiosk-1") -> dict[str, Any]:
-    return {
-        "event_id": new_event_id(),
-        "kiosk_id": kiosk,
-        "checkpoint_id": "cp-1",
-        "scanned_at": format_time(NOW + timedelta(seconds=i)),
-        "clock_ok": True,
-        "mode": "self",
-        "kind": "cccd",
-        "subject": None,
-        "verdict": "PASS",
-        "reasons": [],
-    }
+def fields(i: int = 0) -> dict[str, Any]:
+    return passage_fields(i)
 
 
 @pytest.fixture
