@@ -10,6 +10,7 @@ recorded stays in the store for the next start.
 
 from __future__ import annotations
 
+import json
 import logging
 import signal
 import threading
@@ -33,6 +34,7 @@ from kiosk.pipeline import Decision, ScanPipeline, run_until_stopped
 from kiosk.record import passage_fields
 from kiosk.sdnotify import SystemdNotifier, watchdog_interval_s
 from kiosk.store import KioskStore
+from kiosk.verify.flag_updates import apply_update
 from kiosk.verify.flags import FlagStore, load_flag_file
 from kiosk.verify.trust import TrustStore
 from kiosk.verify.verdict import Verdict
@@ -41,6 +43,8 @@ from wire.envelope import Signed, load_public_key
 from wire.errors import WireError
 
 log = logging.getLogger(__name__)
+
+FLAG_UPDATE_PREFIX = "flag-update-"
 
 
 class GuardedVerifier:
@@ -79,6 +83,7 @@ class KioskService:
         )
         flags = load_flag_file(config.verify.flags_file) if config.verify.flags_file else FlagStore()
         self.flags = flags
+        self._replay_flag_updates()
         self.verifier = GuardedVerifier(
             Verifier(TrustStore.from_paths(config.verify.trust), flags, config.policy)
         )
@@ -121,16 +126,37 @@ class KioskService:
 
     def _apply_update(self, update: Signed) -> None:
         """Flag and trust updates from the hub (already verified and version-checked by the link)."""
-        from wire import flagsync
-
         with self.verifier.lock:
             if update.type in ("flags.delta", "flags.snapshot"):
                 try:
-                    flagsync.apply(self.flags, update)
+                    apply_update(self.flags, update)
                 except ValueError as exc:
                     raise WireError(str(exc)) from None
+                # Kept so a restart rebuilds the same flag list before the first scan.
+                self.store.save_document(
+                    f"{FLAG_UPDATE_PREFIX}{update.version:012d}",
+                    update.version,
+                    json.dumps({"type": update.type, "payload": update.payload, "kid": update.kid}),
+                )
             elif update.type == "command":
                 log.info("command from hub: %s", update.payload.get("action"))
+
+    def _replay_flag_updates(self) -> None:
+        """Re-apply the hub's flag updates saved before a restart, oldest first (snapshots reset)."""
+        for version, body in self.store.documents_with_prefix(FLAG_UPDATE_PREFIX):
+            if version <= self.flags.version:
+                continue
+            saved = json.loads(body)
+            update = Signed(saved["type"], version, "", saved["payload"], saved.get("kid", ""))
+            try:
+                apply_update(self.flags, update)
+            except ValueError as exc:
+                log.warning(
+                    "saved flag update %d no longer applies (%s): the hub will resync us", version, exc
+                )
+                break
+        if (self.store.applied_version("flags") or 0) != self.flags.version:
+            self.store.set_version("flags", self.flags.version)
 
     def _camera_event(self, kind: str, detail: str) -> None:
         self._camera_events[kind] = self._camera_events.get(kind, 0) + 1

@@ -293,6 +293,15 @@ class KioskStore:
             row = self.db.execute("SELECT version, body FROM documents WHERE name = ?", [name]).fetchone()
         return None if row is None else (int(row[0]), str(row[1]))
 
+    def documents_with_prefix(self, prefix: str) -> list[tuple[int, str]]:
+        """(version, body) of every document whose name starts with `prefix`, by name."""
+        with self._lock:
+            rows = self.db.execute(
+                "SELECT version, body FROM documents WHERE substr(name, 1, ?) = ? ORDER BY name",
+                [len(prefix), prefix],
+            ).fetchall()
+        return [(int(v), str(b)) for v, b in rows]
+
     def close(self) -> None:
         with self._lock:
             self.db.conn.close()
