@@ -134,3 +134,16 @@ def test_a_command_for_another_kiosk_is_refused(harness: Harness) -> None:
     harness.settle(applied=1, rejected=1)
     assert harness.applied[0].payload == {"action": "resync"}
     assert "addressed to kiosk-2" in harness.link.stats.last_rejection  # type: ignore[operator]
+
+
+def test_trust_lists_only_from_the_hub_and_only_newer(harness: Harness) -> None:
+    mallory = Ed25519PrivateKey.generate()
+    harness.publish(topics.TRUST, seal(HUB, "trust", 2, {"keys": []}, NOW))
+    harness.settle(applied=1, rejected=0)
+    harness.publish(topics.TRUST, seal(mallory, "trust", 3, {"keys": ["evil"]}, NOW))  # forged
+    harness.publish(topics.TRUST, b'{"keys": ["evil"]}')  # unsigned
+    harness.publish(topics.TRUST, seal(HUB, "trust", 2, {"keys": []}, NOW))  # replayed
+    harness.publish(topics.TRUST, seal(HUB, "trust", 1, {"keys": []}, NOW))  # older
+    harness.settle(applied=1, rejected=4)
+    assert harness.store.applied_version("trust") == 2
+    assert [u.type for u in harness.applied] == ["trust"]
