@@ -112,7 +112,7 @@ def main() -> int:
     pipe_ms, raw_ms = pipe_best, raw_best
 
     # Static empty scene: the gate's case. A fresh scanner, frames at camera rate.
-    empty = list(empty_frames(count=150 if not args.quick else 45))
+    empty = list(empty_frames(count=300 if not args.quick else 45))  # 20 s of an empty doorway at 15 fps
     gate_scanner = FrameScanner(DecodeConfig())
     empty_pipe, empty_raw = [], []
     for i, sample in enumerate(empty):

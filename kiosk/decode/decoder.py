@@ -1,8 +1,10 @@
 """QR decoding with zxing-cpp, plus a recovery strategy for what one library call misses.
 
-Pass 1 is the plain library call on the whole grayscale frame, so an easy frame costs what the
-library costs. Only when it found no valid code does the decoder spend the rest of the frame's
-time budget on recovery, cheapest and most likely first:
+Pass 1 is a reduced library call (full resolution, dark-on-light only), which reads most frames
+at about half the cost of the library's default search; if it reads nothing, the default search
+follows, so the decoder never misses what a plain call reads. Only when both found no valid code
+does the decoder spend the rest of the frame's time budget on recovery, cheapest and most likely
+first:
 
 1. symbols zxing-cpp located but could not decode (`return_errors=True` gives their corners):
    crop each with a margin, upscale it and retry with other binarizers and contrast normalisation;
@@ -56,6 +58,7 @@ def _read(
     binarizer: zxingcpp.Binarizer = zxingcpp.Binarizer.LocalAverage,
     return_errors: bool = False,
     downscale: bool = True,
+    invert: bool = True,
 ) -> list[zxingcpp.Barcode]:
     return zxingcpp.read_barcodes(
         image,
@@ -64,6 +67,7 @@ def _read(
         binarizer=binarizer,
         return_errors=return_errors,
         try_downscale=downscale,
+        try_invert=invert,
     )
 
 
@@ -88,10 +92,18 @@ class QrDecoder:
             raise ValueError(f"expected a 2-D uint8 grayscale image, got {gray.dtype} {gray.shape}")
         if deadline is None:
             deadline = self._clock() + self.config.frame_budget_ms / 1000.0
+        # Most frames hold a dark-on-light code at a readable size: try that alone first (about half
+        # the cost of the library's full search), then the full default search, so that nothing a
+        # plain library call reads is ever missed.
+        quick = _read(gray, return_errors=True, downscale=False, invert=False)
+        found = [self._code(b, "plain") for b in quick if b.valid]
+        if found:
+            return _unique(found)
         first = _read(gray, return_errors=True)
         found = [self._code(b, "plain") for b in first if b.valid]
         if found:
             return _unique(found)
+        first = first or quick
         failed = [b for b in first if not b.valid][: self.config.retry_regions]
         for strategy, attempt in self._recovery(gray, failed, whole_frame=recover):
             if self._clock() >= deadline:
