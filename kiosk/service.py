@@ -36,11 +36,12 @@ from kiosk.sdnotify import SystemdNotifier, watchdog_interval_s
 from kiosk.store import KioskStore
 from kiosk.verify.flag_updates import apply_update
 from kiosk.verify.flags import FlagStore, load_flag_file
-from kiosk.verify.trust import TrustStore
+from kiosk.verify.trust import TrustLoadError, TrustStore
 from kiosk.verify.verdict import Verdict
 from kiosk.verify.verifier import Verifier
 from wire.envelope import Signed, load_public_key
 from wire.errors import WireError
+from wire.trustlist import decode_trust
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,7 @@ class KioskService:
         self.verifier = GuardedVerifier(
             Verifier(TrustStore.from_paths(config.verify.trust), flags, config.policy)
         )
+        self._replay_trust_list()
         self.scanner = FrameScanner(config.decode)
         self.indicator = Indicator(config.indicator, pin_factory=pin_factory)
         self.clock = WallClock(assume_trusted=config.kiosk.assume_clock_trusted)
@@ -138,8 +140,34 @@ class KioskService:
                     update.version,
                     json.dumps({"type": update.type, "payload": update.payload, "kid": update.kid}),
                 )
+            elif update.type == "trust":
+                self._apply_trust_list(update)
             elif update.type == "command":
                 log.info("command from hub: %s", update.payload.get("action"))
+
+    def _apply_trust_list(self, update: Signed) -> None:
+        """Provisioned key files plus the hub's verified list; keys the hub dropped stop being trusted."""
+        entries = decode_trust(update)
+        trust = self.verifier.verifier.trust
+        try:
+            hub_keys = [trust.add_der(der, kind, "hub trust list") for kind, der in entries]
+        except TrustLoadError as exc:
+            raise WireError(str(exc)) from None
+        provisioned = (
+            TrustStore.from_paths(self.config.verify.trust) if self.config.verify.trust else TrustStore()
+        )
+        trust.replace_all([*provisioned.all_keys(), *hub_keys], update.version)
+        self.store.save_document("trust-list", update.version, json.dumps(update.payload))
+
+    def _replay_trust_list(self) -> None:
+        saved = self.store.document("trust-list")
+        if saved is None:
+            return
+        version, body = saved
+        try:
+            self._apply_trust_list(Signed("trust", version, "", json.loads(body), ""))
+        except (WireError, ValueError) as exc:
+            log.warning("saved trust list no longer applies (%s): waiting for the hub's", exc)
 
     def _replay_flag_updates(self) -> None:
         """Re-apply the hub's flag updates saved before a restart, oldest first (snapshots reset)."""

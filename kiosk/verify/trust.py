@@ -142,6 +142,9 @@ class TrustStore:
             self.add(key)
         self.version = max(self.version, version)
 
+    def all_keys(self) -> list[TrustedKey]:
+        return [key for bucket in self._by_kid.values() for key in bucket]
+
     def keys_for(self, kid: bytes) -> tuple[TrustedKey, ...]:
         return tuple(self._by_kid.get(kid, ()))
 

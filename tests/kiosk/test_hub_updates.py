@@ -1,9 +1,10 @@
-"""A flag published by the hub turns that person's next scan red, and survives a kiosk restart."""
+"""The hub's signed updates change the next verdict: a flag turns a person red, a trust list admits
+an issuer; both survive a kiosk restart."""
 
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -17,23 +18,25 @@ from kiosk.pipeline import Decision
 from kiosk.service import KioskService
 from kiosk.simulate import background, phone_scene
 from kiosk.verify.flags import DEFAULT_KEY
+from provisioning.issuer import create_issuer_key, mint_pass
 from tests.support.linkrig import wait_for
 from tests.support.services import MosquittoBroker
 from wire import flagsync, topics
 from wire.envelope import seal
 from wire.idhash import id_hash
+from wire.trustlist import trust_payload
 
 PERSON = "001099012345"
 CCCD = f"{PERSON}|123456789|Nguyễn Văn An|01011999|Nam|Thôn 1, Xã A, Huyện B, Tỉnh C|15082021"
 HUB = Ed25519PrivateKey.generate()
 
 
-def person_comes_and_goes(i: int):  # type: ignore[no-untyped-def]
-    """The same person shows their card every 12 frames; nobody in between."""
-    return phone_scene(CCCD, seed=i % 12) if i % 12 < 3 else background(640, 480)
+def comes_and_goes(payload: str):  # type: ignore[no-untyped-def]
+    """The same person shows their code every 12 frames; nobody in between."""
+    return lambda i: phone_scene(payload, seed=i % 12) if i % 12 < 3 else background(640, 480)
 
 
-def make_service(tmp_path: Path, port: int, decisions: list[Decision]) -> KioskService:
+def make_service(tmp_path: Path, port: int, decisions: list[Decision], payload: str = CCCD) -> KioskService:
     key_path = tmp_path / "hub.pub"
     key_path.write_bytes(
         HUB.public_key().public_bytes(
@@ -56,10 +59,18 @@ def make_service(tmp_path: Path, port: int, decisions: list[Decision]) -> KioskS
     )
     return KioskService(
         config,
-        source=GeneratedSource(person_comes_and_goes, fps=30),
+        source=GeneratedSource(comes_and_goes(payload), fps=30),
         pin_factory=MockFactory(pin_class=MockPWMPin),
         on_decision=decisions.append,
     )
+
+
+def publish_as_hub(broker: MosquittoBroker, topic: str, payload: bytes) -> None:
+    hub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    hub.connect(broker.host, broker.port)
+    hub.loop_start()
+    hub.publish(topic, payload, qos=1).wait_for_publish(5)
+    hub.loop_stop()
 
 
 def run_in_thread(service: KioskService) -> threading.Thread:
@@ -81,11 +92,7 @@ def test_flag_from_the_hub_turns_the_next_scan_red_and_survives_restart(
             id_hash(DEFAULT_KEY, PERSON), "F0", int(datetime.now(UTC).timestamp()) - 60
         )
         update = seal(HUB, "flags.delta", 1, flagsync.delta_payload(0, [entry]), datetime.now(UTC))
-        hub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-        hub.connect(broker.host, broker.port)
-        hub.loop_start()
-        hub.publish(topics.FLAGS_UPDATES, update, qos=1).wait_for_publish(5)
-        hub.loop_stop()
+        publish_as_hub(broker, topics.FLAGS_UPDATES, update)
         wait_for(lambda: service.flags.version == 1, 10, "the delta to be applied")
         applied_at = len(decisions)
         wait_for(lambda: len(decisions) >= applied_at + 4, 30, "more scans of the same person")
@@ -105,3 +112,34 @@ def test_flag_from_the_hub_turns_the_next_scan_red_and_survives_restart(
     finally:
         again.stop_event.set()
         thread.join(30)
+
+
+def test_a_trust_list_from_the_hub_admits_a_new_issuer(broker: MosquittoBroker, tmp_path: Path) -> None:
+    issuer = create_issuer_key("VN-NEW")
+    now = datetime.now(UTC)
+    a_pass = mint_pass(
+        issuer, id_number="001099012349", name="Đỗ Thị Hoa", dob="1995-01-01",
+        valid_from=now - timedelta(hours=1), valid_until=now + timedelta(days=1),
+    )  # fmt: skip
+    decisions: list[Decision] = []
+    service = make_service(tmp_path, broker.port, decisions, payload=a_pass)
+    thread = run_in_thread(service)
+    try:
+        wait_for(lambda: bool(decisions), 30, "a first scan")
+        assert decisions[0].verdict.outcome.value == "DENY" and "kid_unknown" in decisions[0].verdict.reasons
+        wait_for(lambda: service.link is not None and service.link.connected, 10, "the link")
+        spki = issuer.public_key.public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        trust = seal(HUB, "trust", 1, trust_payload([("public_key", spki)]), now)
+        publish_as_hub(broker, topics.TRUST, trust)
+        wait_for(lambda: service.verifier.verifier.trust.version == 1, 10, "the trust list to be applied")
+        applied_at = len(decisions)
+        wait_for(lambda: len(decisions) >= applied_at + 3, 30, "more scans")
+        assert all(d.verdict.outcome.value == "PASS" for d in decisions[applied_at + 1 :])
+    finally:
+        service.stop_event.set()
+        thread.join(30)
+    again = make_service(tmp_path, broker.port, [], payload=a_pass)
+    assert again.verifier.verifier.trust.version == 1  # the saved list is back before the first scan
+    again.shutdown()
