@@ -73,6 +73,7 @@ class KioskService:
     ) -> None:
         self.config = config
         self._on_decision = on_decision
+        self._camera_events: dict[str, int] = {}
         self.notifier = notifier or SystemdNotifier()
         state_dir = Path(config.kiosk.state_dir)
         state_dir.mkdir(parents=True, exist_ok=True)
@@ -111,9 +112,10 @@ class KioskService:
                 on_update=self._apply_update,
                 status_extra=self.status_fields,
             )
+            if not hub_keys:
+                log.warning("no verify.hub_public_key: every flag, trust and command update will be refused")
         self.stop_event = threading.Event()
         self._started = time.monotonic()
-        self._camera_events: dict[str, int] = {}
 
     # -- wiring ---------------------------------------------------------------------------------
 
@@ -197,6 +199,7 @@ class KioskService:
             "mode": self.config.kiosk.mode,
             "camera": self.capture.state.value,
             "camera_failures": self.capture.stats.failures,
+            "camera_events": dict(self._camera_events),
             "frames": self.scanner.stats.frames,
             "decode_rate": round(self.scanner.stats.decoded_frames / uptime, 2),
             "passages": self.pipeline.stats.decisions,
