@@ -48,6 +48,16 @@ class VerifyConfig(BaseModel):
     hub_public_key: Path | None = Field(None, description="the hub's Ed25519 signing key (PEM)")
 
 
+class ScreenConfig(BaseModel):
+    """The local result screen (Chromium in kiosk mode opens http://127.0.0.1:PORT/)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535, description="0: any free port (tests)")
+
+
 class KioskConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -59,6 +69,7 @@ class KioskConfig(BaseModel):
     policy: PolicyConfig = PolicyConfig()
     store: StoreConfig = StoreConfig()
     mqtt: MqttConfig | None = Field(None, description="absent: a standalone kiosk that only records locally")
+    screen: ScreenConfig = ScreenConfig()
 
 
 def load_config(path: str | Path) -> KioskConfig:

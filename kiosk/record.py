@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from kiosk.clock import ClockReading
 from kiosk.pipeline import Decision
+from kiosk.verify.verdict import Verdict
 from wire.events import MAX_TEXT, format_time, new_event_id, payload_digest
 
 
@@ -12,23 +14,39 @@ def passage_fields(
     decision: Decision, kiosk_id: str, checkpoint_id: str, mode: str, flags_version: int | None
 ) -> dict[str, Any]:
     """Event fields without `seq` (the store assigns it). The raw token is never stored, only its digest."""
-    verdict = decision.verdict
+    return event_fields(
+        decision.verdict, decision.clock, decision.code.raw, kiosk_id, checkpoint_id, mode, flags_version
+    )
+
+
+def event_fields(
+    verdict: Verdict,
+    clock: ClockReading,
+    raw: bytes | None,
+    kiosk_id: str,
+    checkpoint_id: str,
+    mode: str,
+    flags_version: int | None,
+    officer_id: str | None = None,
+    override: bool | None = None,
+) -> dict[str, Any]:
+    """Event fields for any passage: scanned, confirmed or overridden by an officer, or typed in."""
     subject = _wire_subject(verdict.subject.to_dict()) if verdict.subject is not None else None
     return {
         "event_id": new_event_id(),
         "kiosk_id": kiosk_id,
         "checkpoint_id": checkpoint_id,
-        "scanned_at": format_time(decision.clock.now),
-        "clock_ok": decision.clock.trusted,
+        "scanned_at": format_time(clock.now),
+        "clock_ok": clock.trusted,
         "mode": mode,
         "kind": verdict.kind.value,
         "subject": subject,
         "verdict": verdict.outcome.value,
         "reasons": list(verdict.reasons),
-        "officer_id": None,
-        "override": None,
+        "officer_id": officer_id,
+        "override": override,
         "flags_version": verdict.flags_version if verdict.flags_version is not None else flags_version,
-        "payload_digest": payload_digest(decision.code.raw),
+        "payload_digest": payload_digest(raw) if raw is not None else None,
     }
 
 

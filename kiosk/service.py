@@ -30,8 +30,11 @@ from kiosk.config import KioskConfig
 from kiosk.decode import FrameScanner
 from kiosk.display import Indicator
 from kiosk.mqtt.link import KioskLink
+from kiosk.officer import OfficerInputError, manual_declaration, officer_decision
 from kiosk.pipeline import Decision, ScanPipeline, run_until_stopped
-from kiosk.record import passage_fields
+from kiosk.record import event_fields, passage_fields
+from kiosk.screen.server import ActionRefused, ScreenServer
+from kiosk.screen.state import ScreenState
 from kiosk.sdnotify import SystemdNotifier, watchdog_interval_s
 from kiosk.store import KioskStore
 from kiosk.verify.flag_updates import apply_update
@@ -114,6 +117,14 @@ class KioskService:
             )
             if not hub_keys:
                 log.warning("no verify.hub_public_key: every flag, trust and command update will be refused")
+        self.screen_state = ScreenState(config.indicator.hold_s, assisted=config.kiosk.mode == "assisted")
+        self.screen: ScreenServer | None = None
+        if config.screen.enabled:
+            self.screen = ScreenServer(
+                self.screen_state, config.screen.host, config.screen.port,
+                on_officer=self._officer_action, on_manual=self._manual_declaration,
+            )  # fmt: skip
+        self._last_shown: tuple[Verdict, str, bytes] | None = None  # (verdict, event_id, raw) on screen
         self.stop_event = threading.Event()
         self._started = time.monotonic()
 
@@ -124,9 +135,51 @@ class KioskService:
             decision, self.config.kiosk.kiosk_id, self.config.kiosk.checkpoint_id, self.config.kiosk.mode,
             self.flags.version,
         )  # fmt: skip
-        self.store.record(fields)
+        event = self.store.record(fields)
+        event_id = event.event_id if event is not None else fields["event_id"]
+        self._last_shown = (decision.verdict, event_id, decision.code.raw)
+        self.screen_state.show(decision.verdict, event_id)
         if self.link is not None:
             self.link.nudge()
+
+    def _record_officer(
+        self, verdict: Verdict, raw: bytes | None, mode: str, officer: str, override: bool | None
+    ) -> str:
+        fields = event_fields(
+            verdict, self.clock.read(), raw, self.config.kiosk.kiosk_id, self.config.kiosk.checkpoint_id,
+            mode, self.flags.version, officer_id=officer, override=override,
+        )  # fmt: skip
+        self.store.record(fields)
+        self.indicator.show(verdict.outcome)
+        self.screen_state.show(verdict, fields["event_id"])
+        if self.link is not None:
+            self.link.nudge()
+        return str(fields["event_id"])
+
+    def _officer_action(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Confirm or override the verdict on screen; recorded as an assisted passage with the officer id."""
+        shown = self._last_shown
+        if shown is None or body.get("event_id") not in (None, shown[1]):
+            raise OfficerInputError("the verdict on screen has changed; nothing was recorded")
+        try:
+            officer, verdict = officer_decision(
+                shown[0], body.get("action"), body.get("verdict"), body.get("officer_id")
+            )
+        except OfficerInputError as exc:
+            raise ActionRefused(str(exc)) from None
+        override = body.get("action") == "override"
+        event_id = self._record_officer(verdict, shown[2], "assisted", officer, override)
+        return {"message": verdict.message_vi, "verdict": verdict.outcome.value, "event_id": event_id}
+
+    def _manual_declaration(self, body: dict[str, Any]) -> dict[str, Any]:
+        reading = self.clock.read()
+        try:
+            with self.verifier.lock:
+                officer, verdict = manual_declaration(self.flags, self.config.policy, body, reading.now)
+        except OfficerInputError as exc:
+            raise ActionRefused(str(exc)) from None
+        event_id = self._record_officer(verdict, None, "manual", officer, None)
+        return {"message": verdict.message_vi, "verdict": verdict.outcome.value, "event_id": event_id}
 
     def _apply_update(self, update: Signed) -> None:
         """Flag and trust updates from the hub (already verified and version-checked by the link)."""
@@ -226,6 +279,9 @@ class KioskService:
         self.capture.start()
         if self.link is not None:
             self.link.start()
+        if self.screen is not None:
+            self.screen.start()
+            log.info("screen at %s", self.screen.url)
         self.notifier.ready(f"scanning at {self.config.kiosk.checkpoint_id}")
         log.info("kiosk %s ready", self.config.kiosk.kiosk_id)
         try:
@@ -237,6 +293,8 @@ class KioskService:
 
     def shutdown(self) -> None:
         self.notifier.stopping()
+        if self.screen is not None:
+            self.screen.stop()
         self.capture.stop()
         if self.link is not None:
             self.link.stop()

@@ -63,7 +63,9 @@ class ScreenServer:
         return self
 
     def stop(self) -> None:
-        self.httpd.shutdown()
+        if self._thread is not None:
+            self.httpd.shutdown()  # waits for serve_forever to return: only if it ever ran
+            self._thread = None
         self.httpd.server_close()
 
     def action(self, name: str, body: dict[str, Any]) -> dict[str, Any]:

@@ -78,6 +78,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "flag_f1": ("Tiếp xúc gần (F1)", "Close contact (F1)"),
     "flag_f2": ("Tiếp xúc với F1 (F2)", "Contact of a close contact (F2)"),
     "flag_revoked": ("Người này bị đánh dấu thu hồi", "Person flagged as revoked"),
+    # officer (assisted mode)
+    "manual_declaration": ("Tờ khai giấy do cán bộ nhập", "Paper declaration entered by an officer"),
+    "officer_confirmed": ("Cán bộ đã xác nhận", "Confirmed by the officer"),
+    "officer_override": ("Cán bộ đã thay đổi kết quả", "Overridden by the officer"),
     # scope
     "out_of_zone": ("Thẻ không có hiệu lực tại khu vực này", "Pass not valid in this zone"),
     "outside_time_window": ("Ngoài khung giờ cho phép", "Outside the pass's time window"),

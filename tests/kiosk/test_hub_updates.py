@@ -55,6 +55,7 @@ def make_service(tmp_path: Path, port: int, decisions: list[Decision], payload: 
             "policy": {"identity_only": "PASS"},
             "verify": {"hub_public_key": str(key_path)},
             "mqtt": {"port": port, "backoff_min_s": 0.05, "backoff_max_s": 0.5, "status_interval_s": 1},
+            "screen": {"port": 0},
         }
     )
     return KioskService(

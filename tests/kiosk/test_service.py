@@ -51,6 +51,9 @@ trust = ["{tmp_path / "issuers"}"]
 [policy]
 identity_only = "PASS"
 
+[screen]
+port = 0
+
 [mqtt]
 port = {broker_port}
 ack_timeout_s = 2
@@ -134,7 +137,7 @@ def test_run_refuses_to_start_half_armed(tmp_path: Path) -> None:
     config = tmp_path / "kiosk.toml"
     config.write_text(
         f'[kiosk]\nkiosk_id = "k1"\ncheckpoint_id = "c1"\nstate_dir = "{tmp_path}"\n'
-        f'[verify]\ntrust = ["{tmp_path / "missing"}"]\n'
+        f'[verify]\ntrust = ["{tmp_path / "missing"}"]\n[screen]\nport = 0\n'
     )
     result = subprocess.run(
         [sys.executable, "-m", "kiosk.cli", "run", "--config", str(config)],

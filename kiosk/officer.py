@@ -1,0 +1,76 @@
+"""What an officer does at an assisted checkpoint, as pure functions of their inputs.
+
+Confirming or overriding the kiosk's verdict, and typing in a paper declaration for a citizen
+without a smartphone, each produce a verdict that is recorded as a passage with the officer's id.
+A paper declaration is checked against the same flag list as a scanned code: an F0 person is
+stopped whatever the paper says.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from kiosk.verify.flags import FlagStore
+from kiosk.verify.messages import describe
+from kiosk.verify.policy import PolicyConfig
+from kiosk.verify.verdict import Outcome, PayloadKind, Subject, Verdict
+
+ACTIONS = frozenset({"confirm", "override"})
+
+
+class OfficerInputError(ValueError):
+    """The officer's input cannot be recorded as it is; the message says what to fix."""
+
+
+def _officer_id(value: object) -> str:
+    if not isinstance(value, str) or not (0 < len(value.strip()) <= 64):
+        raise OfficerInputError("officer_id is required (at most 64 characters)")
+    return value.strip()
+
+
+def officer_decision(
+    original: Verdict, action: object, override_to: object, officer_id: object
+) -> tuple[str, Verdict]:
+    """(officer id, the verdict to record) for a confirmation or an override of `original`."""
+    officer = _officer_id(officer_id)
+    if action not in ACTIONS:
+        raise OfficerInputError("action must be 'confirm' or 'override'")
+    if action == "confirm":
+        outcome, reason = original.outcome, "officer_confirmed"
+    else:
+        if override_to not in ("PASS", "DENY"):
+            raise OfficerInputError("an override must say PASS or DENY")
+        outcome, reason = Outcome(override_to), "officer_override"
+    reasons = (reason, *original.reasons)
+    vi, en = describe([reason])
+    return officer, Verdict(
+        outcome, original.kind, reasons, vi, en, original.subject, None, original.flags_version
+    )
+
+
+def manual_declaration(
+    flags: FlagStore, policy: PolicyConfig, form: dict[str, object], now: dt.datetime
+) -> tuple[str, Verdict]:
+    """(officer id, verdict) for a typed-in paper declaration; flags apply as to any code."""
+    officer = _officer_id(form.get("officer_id"))
+    id_number, name, dob = form.get("id_number"), form.get("name"), form.get("dob")
+    if not (isinstance(id_number, str) and len(id_number) == 12 and id_number.isdigit()):
+        raise OfficerInputError("id_number must be the 12-digit personal identification number")
+    if not (isinstance(name, str) and 0 < len(name.strip()) <= 128):
+        raise OfficerInputError("name is required")
+    try:
+        birth = dt.date.fromisoformat(str(dob))
+    except ValueError:
+        raise OfficerInputError("dob must be a date (YYYY-MM-DD)") from None
+    if birth > now.date():
+        raise OfficerInputError("dob is in the future")
+    findings: list[tuple[Outcome, str]] = [(Outcome.PASS, "manual_declaration")]
+    hit = flags.person(id_number, now)
+    if hit is not None:
+        findings.append((policy.outcome_for_flag(hit.status.name), f"flag_{hit.status.name.lower()}"))
+    severity = {Outcome.PASS: 0, Outcome.REVIEW: 1, Outcome.DENY: 2}
+    outcome = max((o for o, _ in findings), key=severity.__getitem__)
+    ordered = [r for o, r in sorted(findings, key=lambda f: -severity[f[0]])]
+    vi, en = describe([r for o, r in findings if o is outcome])
+    subject = Subject(id_number, name.strip(), birth.isoformat())
+    return officer, Verdict(outcome, PayloadKind.MANUAL, tuple(ordered), vi, en, subject, None, flags.version)
