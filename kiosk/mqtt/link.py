@@ -322,7 +322,7 @@ class KioskLink:
             topics.FLAGS_UPDATES: ("flags.delta", "flags.snapshot"),
             topics.FLAGS_HEAD: ("flags.head",),
             topics.TRUST: ("trust", "key.rotate"),
-            topics.commands(self.kiosk_id): ("command",),
+            topics.commands(self.kiosk_id): ("command", "flags.snapshot"),
         }.get(topic)
         if expected is None:
             raise WireError("unexpected topic")

@@ -1,0 +1,94 @@
+"""Flags from the hub's operators reach running kiosks, and offline kiosks catch up by snapshot."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from hub.flag_publisher import FlagPublisher, load_signing_key
+from hub.flags import add_flag, lift_flag
+from kiosk.mqtt.link import KioskLink
+from kiosk.store import KioskStore
+from kiosk.verify.flag_updates import apply_update
+from kiosk.verify.flags import DEFAULT_KEY, FlagStore
+from provisioning.keyfiles import write_private_key
+from tests.support.linkrig import fast_link_config, hub_database, wait_for
+from tests.support.services import MosquittoBroker
+from wire.envelope import Signed
+
+HUB = Ed25519PrivateKey.generate()
+PERSON = "001099012345"
+OTHER = "079084012345"
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Kiosk:
+    def __init__(self, broker: MosquittoBroker, path: Path, kiosk_id: str) -> None:
+        self.flags = FlagStore(DEFAULT_KEY)
+        self.store = KioskStore(path)
+        self.link = KioskLink(
+            fast_link_config(broker.port),
+            kiosk_id,
+            self.store,
+            hub_keys=[HUB.public_key()],
+            on_update=self.apply,
+        ).start()
+
+    def apply(self, update: Signed) -> None:
+        if update.type in ("flags.delta", "flags.snapshot"):
+            apply_update(self.flags, update)
+
+    def status(self, id_number: str) -> str | None:
+        hit = self.flags.person(id_number, now())
+        return None if hit is None else hit.status.name
+
+
+def test_flags_added_and_lifted_at_the_hub_reach_kiosks_and_offline_kiosks_catch_up(
+    broker: MosquittoBroker, tmp_path: Path
+) -> None:
+    db = hub_database(tmp_path / "hub.db")
+    publisher = FlagPublisher(db, HUB, DEFAULT_KEY, broker.host, broker.port).start()
+    assert publisher.connected.wait(10)
+    online = Kiosk(broker, tmp_path / "k1.db", "kiosk-1")
+    wait_for(lambda: online.link.connected, 10, "kiosk-1 to connect")
+    try:
+        add_flag(db, PERSON, "F0", starts_at=now() - dt.timedelta(minutes=1), actor="op", now=now())
+        publisher.publish_pending()
+        wait_for(lambda: online.status(PERSON) == "F0", 10, "the F0 flag at kiosk-1")
+
+        online.link.stop()  # kiosk-1 goes offline; the hub carries on
+        add_flag(db, OTHER, "F1", starts_at=now() - dt.timedelta(minutes=1), actor="op", now=now())
+        publisher.publish_pending()
+        lift_flag(db, PERSON, actor="op", now=now())
+        publisher.publish_pending()
+
+        back = Kiosk(broker, tmp_path / "k1.db", "kiosk-1")  # same store: it had applied version 1
+        back.flags = online.flags
+        wait_for(
+            lambda: back.status(OTHER) == "F1" and back.status(PERSON) is None, 20, "kiosk-1 to catch up"
+        )
+        assert back.store.applied_version("flags") == publisher.published
+        assert publisher.snapshots_sent >= 1
+
+        fresh = Kiosk(broker, tmp_path / "k2.db", "kiosk-2")  # a new kiosk gets the whole list
+        wait_for(lambda: fresh.status(OTHER) == "F1", 20, "kiosk-2 to get a snapshot")
+        assert fresh.status(PERSON) is None
+        back.link.stop()
+        fresh.link.stop()
+    finally:
+        publisher.stop()
+
+
+def test_signing_key_file_must_be_private(tmp_path: Path) -> None:
+    path = tmp_path / "hub-signing.key"
+    write_private_key(path, HUB)
+    assert load_signing_key(path).public_key() == HUB.public_key()
+    path.chmod(0o644)
+    with pytest.raises(PermissionError):
+        load_signing_key(path)
