@@ -15,9 +15,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from hub import audit
 from hub.db import Database, from_db_time, to_db_time
 from hub.registry.client import RegistryClient
-from hub.schema import audit_log, flag_log, hub_state
+from hub.schema import flag_log, hub_state
 from hub.validate import InvalidEvent, parse_rfc3339
 
 STATUSES = frozenset({"F0", "F1", "F2", "revoked"})
@@ -74,10 +75,6 @@ def _insert(conn: sa.Connection, row: dict[str, Any]) -> int:
     return int(conn.execute(sa.insert(flag_log).values(**row).returning(flag_log.c.version)).scalar_one())
 
 
-def _audit(conn: sa.Connection, now: dt.datetime, actor: str, action: str, detail: dict[str, Any]) -> None:
-    conn.execute(sa.insert(audit_log).values(at=to_db_time(now), actor=actor, action=action, detail=detail))
-
-
 def add_flag(
     db: Database,
     target: str,
@@ -94,7 +91,7 @@ def add_flag(
     row = _row(target_kind, target, status, starts_at, ends_at, False, f"operator:{actor}", now, note)
     with db.begin() as conn:
         version = _insert(conn, row)
-        _audit(conn, now, actor, "flag.add", {"version": version, "target": target, "status": status})
+        audit.record(conn, now, actor, "flag.add", {"version": version, "target": target, "status": status})
     return version
 
 
@@ -114,7 +111,7 @@ def lift_flag(
             raise KeyError(f"{target_kind} {target} has no flag to lift")
         row = _row(target_kind, target, current.status, now, None, True, f"operator:{actor}", now, note)
         version = _insert(conn, row)
-        _audit(conn, now, actor, "flag.lift", {"version": version, "target": target})
+        audit.record(conn, now, actor, "flag.lift", {"version": version, "target": target})
     return version
 
 
@@ -223,3 +220,51 @@ def sync_from_registry(db: Database, client: RegistryClient, *, now: dt.datetime
         raise ConnectionError(f"registry flags: {reply.error or f'HTTP {reply.status}'}")
     body = json.loads(reply.body)
     return import_registry_changes(db, int(body["version"]), list(body["changes"]), now=now)
+
+
+def flag_list(
+    db: Database,
+    at: dt.datetime,
+    *,
+    search: str | None = None,
+    include_inactive: bool = False,
+    limit: int = 500,
+) -> list[dict[str, Any]]:
+    """The current state of each flagged target (latest change per target), for operators.
+
+    `search` matches the start of the target (an id number prefix). Inactive entries (lifted, expired, not
+    yet started) are left out unless asked for. Newest change first.
+    """
+    latest = (
+        sa.select(sa.func.max(flag_log.c.version).label("version"))
+        .group_by(flag_log.c.target_kind, flag_log.c.target)
+        .subquery()
+    )
+    q = sa.select(flag_log).join(latest, latest.c.version == flag_log.c.version)
+    if search:
+        q = q.where(flag_log.c.target.startswith(search, autoescape=True))
+    q = q.order_by(flag_log.c.version.desc())
+    out: list[dict[str, Any]] = []
+    with db.begin() as conn:
+        for r in conn.execute(q):
+            c = _change(r)
+            active = not c.lifted and c.starts_at <= at and (c.ends_at is None or at < c.ends_at)
+            if not (active or include_inactive):
+                continue
+            out.append(
+                {
+                    "version": c.version,
+                    "target_kind": c.target_kind,
+                    "target": c.target,
+                    "status": c.status,
+                    "active": active,
+                    "lifted": c.lifted,
+                    "starts_at": c.starts_at.isoformat(),
+                    "ends_at": c.ends_at.isoformat() if c.ends_at else None,
+                    "source": c.source,
+                    "note": r.note,
+                }
+            )
+            if len(out) >= limit:
+                break
+    return out

@@ -173,3 +173,49 @@ def report_csv(report: list[CheckpointDay]) -> str:
                 if d.hours[hour].get(v):
                     w.writerow([d.checkpoint_id, "hour", f"{hour:02d}:{v}", d.hours[hour][v]])
     return out.getvalue()
+
+
+def mask_id(id_number: str | None) -> str | None:
+    """The last 4 digits only: enough for an operator to match a card in hand, not to look a person up."""
+    return None if id_number is None else "•" * max(0, len(id_number) - 4) + id_number[-4:]
+
+
+def recent_passages(
+    db: Database, *, limit: int = 50, checkpoint_id: str | None = None
+) -> list[dict[str, object]]:
+    """The newest passages for the dashboard, WITHOUT names and with masked id numbers.
+
+    Seeing the flow at a checkpoint needs no personal data; finding a person is a trace query, which
+    needs the operator role and is audited.
+    """
+    q = sa.select(*_COLUMNS).order_by(events.c.scanned_at.desc(), events.c.event_id.desc()).limit(limit)
+    if checkpoint_id:
+        q = q.where(events.c.checkpoint_id == checkpoint_id)
+    with db.begin() as conn:
+        rows = [_passage(r) for r in conn.execute(q)]
+    return [
+        {
+            "event_id": p.event_id,
+            "scanned_at": p.scanned_at.isoformat(),
+            "checkpoint_id": p.checkpoint_id,
+            "kiosk_id": p.kiosk_id,
+            "subject": mask_id(p.subject_id),
+            "verdict": p.verdict,
+            "reasons": list(p.reasons),
+        }
+        for p in rows
+    ]
+
+
+def report_dict(report: list[CheckpointDay]) -> list[dict[str, object]]:
+    """JSON form of a daily report: per checkpoint, totals by verdict, by reason and by local hour."""
+    return [
+        {
+            "checkpoint_id": d.checkpoint_id,
+            "total": d.total,
+            "verdicts": {v: d.verdicts.get(v, 0) for v in VERDICTS},
+            "reasons": dict(sorted(d.reasons.items())),
+            "hours": {f"{h:02d}": {v: d.hours[h].get(v, 0) for v in VERDICTS} for h in sorted(d.hours)},
+        }
+        for d in report
+    ]

@@ -146,15 +146,44 @@ audit_log = sa.Table(
 )
 
 
+operators = sa.Table(
+    "operators",
+    metadata,
+    sa.Column("username", sa.String(64), primary_key=True),
+    sa.Column("role", sa.String(16), nullable=False),  # viewer | operator | admin
+    sa.Column("password_hash", sa.Text, nullable=False),  # scrypt, with its parameters and salt
+    sa.Column("disabled", sa.Boolean, nullable=False, default=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)
+
+sessions = sa.Table(
+    "sessions",
+    metadata,
+    # Only a hash of the token is stored: a copy of the database does not log anyone in.
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column("username", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("expires_at", sa.DateTime, nullable=False),
+)
+
+V1_TABLES = ("events", "event_rejects", "registry_outbox", "dead_letter", "kiosks", "flag_log", "hub_state",
+             "audit_log")  # fmt: skip
+
+
 def _v1_initial(conn: Connection) -> None:
     """All tables of the first release."""
-    metadata.create_all(conn, tables=[t for t in metadata.sorted_tables if t is not schema_version])
+    metadata.create_all(conn, tables=[metadata.tables[name] for name in V1_TABLES])
+
+
+def _v2_operators(conn: Connection) -> None:
+    """Operator accounts with roles and login sessions (the HTTP API and the dashboard)."""
+    metadata.create_all(conn, tables=[operators, sessions])
 
 
 Migration = Callable[[Connection], None]
 
 # Append only: never edit a released step, add a new one.
-MIGRATIONS: list[tuple[int, Migration]] = [(1, _v1_initial)]
+MIGRATIONS: list[tuple[int, Migration]] = [(1, _v1_initial), (2, _v2_operators)]
 
 MIGRATION_LOCK = "hub.schema.migrate"
 

@@ -1,0 +1,317 @@
+"""The hub's HTTP JSON API for operators (and the dashboard that uses it), with its OpenAPI document.
+
+FastAPI: the request and response shapes are declared once as types, checked on the way in, and the
+OpenAPI document at `/api/v1/openapi.json` is generated from the same declarations, so it cannot drift from
+the code. Swagger UI is switched off: it loads its assets from a CDN and hubs may run offline.
+
+Every route except health and login needs a session (a bearer token or the dashboard's cookie) and a role
+(`hub.operators.ROLES`). Trace queries go through `hub.audit`, which records the query before running it.
+"""
+
+# No `from __future__ import annotations` here: FastAPI reads the route signatures at run time, and the
+# role dependencies are local to create_app, which postponed (string) annotations could not resolve.
+import datetime as dt
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
+from fastapi.responses import FileResponse, PlainTextResponse
+from pydantic import BaseModel, Field
+
+from hub import audit, operators
+from hub.db import Database
+from hub.flags import add_flag, flag_list, lift_flag
+from hub.fleet import fleet_view
+from hub.operators import AuthError, Operator
+from hub.queries import recent_passages, report_csv, report_dict
+from hub.registry.forwarder import list_dead_letters, replay_dead_letter
+
+log = logging.getLogger(__name__)
+
+API = "/api/v1"
+SESSION_COOKIE = "hub_session"
+
+
+@dataclass
+class ApiSettings:
+    stale_after_s: float = 300.0
+    timezone: dt.tzinfo = dt.timezone(dt.timedelta(hours=7))
+    clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
+    on_flags_changed: Callable[[], None] = field(default=lambda: None)  # wakes the flag publisher
+    secure_cookie: bool = False  # set behind TLS
+
+
+class LoginIn(BaseModel):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=256)
+
+
+class LoginOut(BaseModel):
+    token: str
+    username: str
+    role: str
+
+
+class Me(BaseModel):
+    username: str
+    role: str
+
+
+class FlagIn(BaseModel):
+    target: str = Field(min_length=1, max_length=128, description="12-digit id number, or a pass id")
+    status: Literal["F0", "F1", "F2", "revoked"]
+    target_kind: Literal["person", "pass"] = "person"
+    starts_at: dt.datetime | None = Field(None, description="default: now")
+    ends_at: dt.datetime | None = None
+    note: str | None = Field(None, max_length=500)
+
+
+class LiftIn(BaseModel):
+    target: str = Field(min_length=1, max_length=128)
+    target_kind: Literal["person", "pass"] = "person"
+    note: str | None = Field(None, max_length=500)
+
+
+class FlagVersion(BaseModel):
+    version: int
+
+
+class PassageOut(BaseModel):
+    event_id: str
+    subject_id: str | None
+    subject_name: str | None
+    checkpoint_id: str
+    kiosk_id: str
+    scanned_at: dt.datetime
+    verdict: str
+    reasons: list[str]
+
+
+class ContactOut(BaseModel):
+    subject_id: str
+    subject_name: str | None
+    checkpoint_id: str
+    their_passage: dt.datetime
+    person_passage: dt.datetime
+    gap_s: float
+
+
+def _aware(t: dt.datetime) -> dt.datetime:
+    if t.tzinfo is None:
+        raise HTTPException(422, "times need a zone, e.g. 2026-11-29T08:00:00+07:00")
+    return t
+
+
+def create_app(db: Database, settings: ApiSettings | None = None) -> FastAPI:
+    s = settings or ApiSettings()
+    app = FastAPI(
+        title="QR checkpoint hub",
+        version="1",
+        description="Operators' API: fleet, passages, flags, traces (audited) and daily reports.",
+        openapi_url=f"{API}/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+    )
+
+    def current(request: Request) -> Operator:
+        header = request.headers.get("authorization", "")
+        token = header[7:] if header.lower().startswith("bearer ") else request.cookies.get(SESSION_COOKIE)
+        if not token:
+            raise HTTPException(401, "log in first", headers={"WWW-Authenticate": "Bearer"})
+        try:
+            return operators.session_operator(db, token, now=s.clock())
+        except AuthError as exc:
+            raise HTTPException(401, str(exc), headers={"WWW-Authenticate": "Bearer"}) from None
+
+    def role(needed: str) -> Callable[[Operator], Operator]:
+        def check(who: Annotated[Operator, Depends(current)]) -> Operator:
+            if not who.may(needed):
+                raise HTTPException(403, f"needs the {needed} role")
+            return who
+
+        return check
+
+    Viewer = Annotated[Operator, Depends(role("viewer"))]
+    Op = Annotated[Operator, Depends(role("operator"))]
+    Admin = Annotated[Operator, Depends(role("admin"))]
+
+    @app.get(f"{API}/health", tags=["system"])
+    def health() -> dict[str, Any]:
+        return {"ok": True, "time": s.clock().isoformat()}
+
+    @app.post(f"{API}/login", response_model=LoginOut, tags=["session"])
+    def login(body: LoginIn, response: Response) -> LoginOut:
+        try:
+            token, who = operators.login(db, body.username, body.password, now=s.clock())
+        except AuthError as exc:
+            raise HTTPException(401, str(exc)) from None
+        response.set_cookie(
+            SESSION_COOKIE,
+            token,
+            httponly=True,
+            samesite="strict",
+            secure=s.secure_cookie,
+            max_age=int(operators.SESSION_TTL.total_seconds()),
+        )
+        return LoginOut(token=token, username=who.username, role=who.role)
+
+    @app.post(f"{API}/logout", tags=["session"], status_code=204)
+    def logout(request: Request, response: Response) -> None:
+        token = request.cookies.get(SESSION_COOKIE) or request.headers.get("authorization", "")[7:]
+        if token:
+            operators.logout(db, token)
+        response.delete_cookie(SESSION_COOKIE)
+
+    @app.get(f"{API}/me", response_model=Me, tags=["session"])
+    def me(who: Viewer) -> Me:
+        return Me(username=who.username, role=who.role)
+
+    @app.get(f"{API}/kiosks", tags=["fleet"])
+    def kiosks(who: Viewer) -> list[dict[str, Any]]:
+        return fleet_view(db, now=s.clock(), stale_after_s=s.stale_after_s)
+
+    @app.get(f"{API}/passages", tags=["passages"])
+    def passages(
+        who: Viewer,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+        checkpoint_id: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Newest passages, names left out and id numbers masked (a trace shows them, audited)."""
+        return recent_passages(db, limit=limit, checkpoint_id=checkpoint_id)
+
+    @app.get(f"{API}/flags", tags=["flags"])
+    def flags(
+        who: Op,
+        search: Annotated[str | None, Query(max_length=128)] = None,
+        include_inactive: bool = False,
+        limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+    ) -> list[dict[str, Any]]:
+        return flag_list(db, s.clock(), search=search, include_inactive=include_inactive, limit=limit)
+
+    @app.post(f"{API}/flags", response_model=FlagVersion, status_code=201, tags=["flags"])
+    def flags_add(body: FlagIn, who: Op) -> FlagVersion:
+        now = s.clock()
+        try:
+            version = add_flag(
+                db,
+                body.target,
+                body.status,
+                starts_at=_aware(body.starts_at) if body.starts_at else now,
+                ends_at=_aware(body.ends_at) if body.ends_at else None,
+                actor=who.username,
+                now=now,
+                target_kind=body.target_kind,
+                note=body.note,
+            )
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
+        s.on_flags_changed()
+        return FlagVersion(version=version)
+
+    @app.post(f"{API}/flags/lift", response_model=FlagVersion, tags=["flags"])
+    def flags_lift(body: LiftIn, who: Op) -> FlagVersion:
+        try:
+            version = lift_flag(
+                db,
+                body.target,
+                actor=who.username,
+                now=s.clock(),
+                target_kind=body.target_kind,
+                note=body.note,
+            )
+        except KeyError as exc:
+            raise HTTPException(404, str(exc.args[0])) from None
+        s.on_flags_changed()
+        return FlagVersion(version=version)
+
+    @app.get(f"{API}/trace/person", response_model=list[PassageOut], tags=["trace"])
+    def trace_person(
+        who: Op,
+        id: Annotated[str, Query(pattern=r"^\d{12}$", description="12-digit id number")],
+        start: Annotated[dt.datetime, Query(alias="from")],
+        end: Annotated[dt.datetime, Query(alias="to")],
+    ) -> list[PassageOut]:
+        """Where and when the person passed. Audited before it runs."""
+        found = audit.audited_trace_person(
+            db, id, _aware(start), _aware(end), actor=who.username, now=s.clock()
+        )
+        return [PassageOut(**{**p.__dict__, "reasons": list(p.reasons)}) for p in found]
+
+    @app.get(f"{API}/trace/contacts", response_model=list[ContactOut], tags=["trace"])
+    def trace_contacts(
+        who: Op,
+        id: Annotated[str, Query(pattern=r"^\d{12}$")],
+        start: Annotated[dt.datetime, Query(alias="from")],
+        end: Annotated[dt.datetime, Query(alias="to")],
+        window_minutes: Annotated[float, Query(gt=0, le=24 * 60)] = 30,
+    ) -> list[ContactOut]:
+        """Who passed the same checkpoint within the window of the person's passages (F1 candidates)."""
+        found = audit.audited_trace_contacts(
+            db,
+            id,
+            _aware(start),
+            _aware(end),
+            dt.timedelta(minutes=window_minutes),
+            actor=who.username,
+            now=s.clock(),
+        )
+        return [ContactOut(**c.__dict__, gap_s=c.gap.total_seconds()) for c in found]
+
+    @app.get(f"{API}/reports/daily", tags=["reports"], response_model=None)
+    def report_daily(
+        who: Viewer, date: dt.date, format: Literal["json", "csv"] = "json"
+    ) -> list[dict[str, Any]] | PlainTextResponse:
+        report = audit.audited_daily_report(db, date, s.timezone, actor=who.username, now=s.clock())
+        if format == "csv":
+            return PlainTextResponse(
+                report_csv(report),
+                media_type="text/csv",
+                headers={"Content-Disposition": f'attachment; filename="report-{date.isoformat()}.csv"'},
+            )
+        return report_dict(report)
+
+    @app.get(f"{API}/dead-letters", tags=["registry"])
+    def dead_letters(who: Admin, include_replayed: bool = False) -> list[dict[str, Any]]:
+        return list_dead_letters(db, include_replayed=include_replayed)
+
+    @app.post(f"{API}/dead-letters/{{dead_letter_id}}/replay", tags=["registry"])
+    def dead_letter_replay(dead_letter_id: int, who: Admin) -> dict[str, Any]:
+        try:
+            ids = replay_dead_letter(db, dead_letter_id, now=s.clock(), actor=who.username)
+        except KeyError as exc:
+            raise HTTPException(404, str(exc.args[0])) from None
+        except ValueError as exc:
+            raise HTTPException(409, str(exc)) from None
+        return {"requeued": ids}
+
+    @app.get(f"{API}/audit", tags=["system"])
+    def audit_log(
+        who: Admin,
+        action: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+        before_id: int | None = None,
+    ) -> list[dict[str, Any]]:
+        return audit.audit_entries(db, action_prefix=action, limit=limit, before_id=before_id)
+
+    _mount_dashboard(app)
+    return app
+
+
+def _mount_dashboard(app: FastAPI) -> None:
+    """The operators' dashboard: static files packaged with the hub (no CDN), using the API above."""
+    static = resources.files("hub") / "dashboard"
+    if not static.is_dir():
+        return
+
+    @app.get("/", include_in_schema=False)
+    def index() -> FileResponse:
+        return FileResponse(str(static / "index.html"))
+
+    @app.get("/static/{name}", include_in_schema=False)
+    def asset(name: str) -> FileResponse:
+        if "/" in name or name.startswith(".") or not (static / name).is_file():
+            raise HTTPException(404)
+        return FileResponse(str(static / name))

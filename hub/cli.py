@@ -1,0 +1,47 @@
+"""The `hub` command: the service (`hub serve`) and the operators' tools, one module per job.
+
+Every subcommand reads the same config file (`--config`, or $HUB_CONFIG, or /etc/hub/hub.toml). The CLI
+runs on the hub machine as an OS user who can already read the database, so it needs no login; its
+actions are audited under `cli:<os user>`.
+"""
+
+from __future__ import annotations
+
+import click
+
+from kiosk import __version__
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="hub")
+@click.option(
+    "--config",
+    "config_path",
+    envvar="HUB_CONFIG",
+    default="/etc/hub/hub.toml",
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="hub TOML config",
+)
+@click.pass_context
+def main(ctx: click.Context, config_path: str) -> None:
+    """QR checkpoint hub: ingest, registry forwarding, flags, fleet, traces and reports."""
+    ctx.obj = {"config_path": config_path}
+
+
+def _register() -> None:
+    from hub.commands import admin, flags, keys, queries, serve
+
+    main.add_command(serve.command)
+    main.add_command(keys.command)
+    main.add_command(flags.group)
+    for command in queries.COMMANDS:
+        main.add_command(command)
+    for command in admin.COMMANDS:
+        main.add_command(command)
+
+
+_register()
+
+if __name__ == "__main__":
+    main()

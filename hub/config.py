@@ -1,0 +1,58 @@
+"""The hub's one config file (TOML), validated once at start."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from kiosk.config_errors import ConfigError, load_toml_model
+
+
+class HubMqttConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    host: str = "127.0.0.1"
+    port: int = Field(1883, ge=1, le=65535)
+    workers: int = Field(1, ge=1, le=64, description="ingest workers sharing one subscription")
+    client_id_prefix: str = "hub"
+
+
+class RegistryConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: str
+    token_file: Path = Field(description="file holding the bearer token (not the token itself)")
+    timeout_s: float = Field(10.0, gt=0)
+    poll_flags_s: float = Field(60.0, gt=0, description="how often to ask GET /v1/flags")
+
+
+class HubHttpConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+    host: str = Field("127.0.0.1", description="put a TLS reverse proxy in front to serve other machines")
+    port: int = Field(8090, ge=0, le=65535, description="0: any free port (tests, demo)")
+    secure_cookie: bool = Field(False, description="true when served over HTTPS (the proxy)")
+
+
+class HubConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    database_url: str = Field("sqlite:///var/lib/hub/hub.db", description="sqlite:///... or postgresql://...")
+    signing_key: Path = Field(description="the hub's Ed25519 private key (mode 0600)")
+    flag_key_file: Path | None = Field(
+        None, description="the deployment's id-hash key; absent: development key"
+    )
+    mqtt: HubMqttConfig = HubMqttConfig()
+    registry: RegistryConfig | None = None
+    http: HubHttpConfig = HubHttpConfig()
+    stale_after_s: float = Field(300.0, gt=0, description="a kiosk silent this long is shown as stale")
+    timezone_offset_minutes: int = Field(420, ge=-720, le=840, description="for daily reports (UTC+7)")
+
+
+def load_hub_config(path: str | Path) -> HubConfig:
+    return load_toml_model(path, HubConfig)
+
+
+__all__ = ["ConfigError", "HubConfig", "load_hub_config"]

@@ -1,0 +1,141 @@
+"""`hub serve`: ingest workers, the flag publisher, the fleet view and the registry forwarder in one process.
+
+Each part is its own object with its own thread; the service only wires them and stops them on
+SIGTERM. Flags added by operators from another process (the CLI) reach kiosks within a second:
+the publisher looks at the flag log's head version every second.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import signal
+import threading
+from typing import Any
+
+from hub.api import ApiSettings, create_app
+from hub.config import HubConfig
+from hub.db import Database, open_database
+from hub.flag_publisher import FlagPublisher, load_signing_key
+from hub.flags import sync_from_registry
+from hub.fleet import record_status
+from hub.http_server import ApiServer
+from hub.mqtt_ingest import IngestWorker
+from hub.registry.client import RegistryClient
+from hub.registry.forwarder import Forwarder
+from hub.schema import migrate
+from kiosk.verify.flags import DEFAULT_KEY
+
+log = logging.getLogger(__name__)
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def flag_key(config: HubConfig) -> bytes:
+    if config.flag_key_file is None:
+        log.warning("no flag_key_file: using the development id-hash key; set a deployment key")
+        return DEFAULT_KEY
+    return config.flag_key_file.read_bytes().strip()
+
+
+class HubService:
+    def __init__(self, config: HubConfig) -> None:
+        self.config = config
+        self.db: Database = open_database(config.database_url)
+        migrate(self.db, utc_now())
+        self.stop_event = threading.Event()
+        m = config.mqtt
+        self.workers = [
+            IngestWorker(
+                self.db,
+                m.host,
+                m.port,
+                client_id=f"{m.client_id_prefix}-ingest-{i + 1}",
+                on_status=self._status if i == 0 else None,
+            )
+            for i in range(m.workers)
+        ]
+        self.publisher = FlagPublisher(
+            self.db,
+            load_signing_key(config.signing_key),
+            flag_key(config),
+            m.host,
+            m.port,
+            client_id=f"{m.client_id_prefix}-flags",
+        )
+        self.registry: RegistryClient | None = None
+        if config.registry is not None:
+            token = config.registry.token_file.read_text().strip()
+            self.registry = RegistryClient(config.registry.url, token, config.registry.timeout_s)
+        self._threads: list[threading.Thread] = []
+        self._flags_changed = threading.Event()
+        self.api: ApiServer | None = None
+        if config.http.enabled:
+            settings = ApiSettings(
+                stale_after_s=config.stale_after_s,
+                timezone=dt.timezone(dt.timedelta(minutes=config.timezone_offset_minutes)),
+                on_flags_changed=self._flags_changed.set,
+                secure_cookie=config.http.secure_cookie,
+            )
+            self.api = ApiServer(create_app(self.db, settings), config.http.host, config.http.port)
+        self.ready = threading.Event()
+
+    def _status(self, kiosk_id: str, status: dict[str, Any]) -> None:
+        record_status(self.db, kiosk_id, status, now=utc_now())
+
+    def _flag_loop(self) -> None:
+        next_poll = 0.0
+        while not self.stop_event.is_set():
+            self._flags_changed.wait(1.0)  # an operator's flag goes out at once; the CLI's within a second
+            self._flags_changed.clear()
+            if self.stop_event.is_set():
+                break
+            try:
+                if self.registry is not None and self.config.registry is not None:
+                    now = utc_now().timestamp()
+                    if now >= next_poll:
+                        sync_from_registry(self.db, self.registry, now=utc_now())
+                        next_poll = now + self.config.registry.poll_flags_s
+                self.publisher.publish_pending()
+            except Exception:  # the registry or the database is down: keep serving, try again
+                log.exception("flag loop")
+
+    def run(self) -> None:
+        for worker in self.workers:
+            worker.start()
+        self.publisher.start()
+        self._threads.append(threading.Thread(target=self._flag_loop, name="flags", daemon=True))
+        if self.registry is not None:
+            forwarder = Forwarder(self.db, self.registry)
+            self._threads.append(
+                threading.Thread(
+                    target=forwarder.run, args=(self.stop_event, utc_now), name="forwarder", daemon=True
+                )
+            )
+        for thread in self._threads:
+            thread.start()
+        if self.api is not None:
+            self.api.start()
+            log.info("operators' API and dashboard on %s", self.api.url)
+        log.info("hub serving (%d ingest workers)", len(self.workers))
+        self.ready.set()
+        self.stop_event.wait()
+        self._flags_changed.set()
+        if self.api is not None:
+            self.api.stop()
+        for worker in self.workers:
+            worker.stop()
+        self.publisher.stop()
+        for thread in self._threads:
+            thread.join(10)
+        self.db.dispose()
+        log.info("hub stopped")
+
+    def install_signal_handlers(self) -> None:
+        def stop(signum: int, _frame: object) -> None:
+            self.stop_event.set()
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)

@@ -1,0 +1,159 @@
+"""The operators' HTTP API over a real socket (uvicorn), on both database backends: sessions, roles,
+audited traces, flags, reports, and an OpenAPI document that matches the routes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from hub.api import API, ApiSettings, create_app
+from hub.audit import audit_entries
+from hub.db import Database
+from hub.http_server import ApiServer
+from hub.ingest import store_events
+from hub.operators import set_operator
+from tests.hub.factory import T0, make_event
+
+PERSON = "001234567890"
+CONTACT = "079090000001"
+PASSWORD = "a long enough password"
+
+
+class Client:
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.token: str | None = None
+
+    def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(f"{self.base}{path}", data=data, method=method)
+        req.add_header("Content-Type", "application/json")
+        if self.token:
+            req.add_header("Authorization", f"Bearer {self.token}")
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                raw, code, ctype = resp.read(), resp.status, resp.headers.get("content-type", "")
+        except urllib.error.HTTPError as err:
+            raw, code, ctype = err.read(), err.code, err.headers.get("content-type", "")
+        if "json" in ctype and raw:
+            return code, json.loads(raw)
+        return code, raw.decode()
+
+    def login(self, username: str, password: str = PASSWORD) -> Client:
+        code, body = self.call("POST", f"{API}/login", {"username": username, "password": password})
+        assert code == 200, body
+        self.token = body["token"]
+        return self
+
+
+@pytest.fixture
+def hub(db: Database) -> Iterator[tuple[str, threading.Event]]:
+    for name, role in (("vy", "viewer"), ("op", "operator"), ("ad", "admin")):
+        set_operator(db, name, role, PASSWORD, actor="test", now=T0)
+    batch = [
+        make_event(1, at=T0, id_number=PERSON),
+        make_event(2, at=T0 + dt.timedelta(minutes=10), id_number=CONTACT),
+        make_event(3, at=T0 + dt.timedelta(minutes=20), verdict="DENY", id_number=None),
+    ]
+    store_events(db, batch, now=T0)
+    changed = threading.Event()
+    settings = ApiSettings(stale_after_s=60, on_flags_changed=changed.set)
+    server = ApiServer(create_app(db, settings)).start()
+    try:
+        yield server.url, changed
+    finally:
+        server.stop()
+
+
+def test_sessions_and_roles(hub: tuple[str, threading.Event], db: Database) -> None:
+    url, _ = hub
+    anonymous = Client(url)
+    assert anonymous.call("GET", f"{API}/health")[0] == 200
+    assert anonymous.call("GET", f"{API}/kiosks")[0] == 401
+    code, _ = anonymous.call("POST", f"{API}/login", {"username": "op", "password": "wrong password!"})
+    assert code == 401
+    assert anonymous.call("POST", f"{API}/login", {"username": "nobody", "password": "x" * 12})[0] == 401
+    assert [a["action"] for a in audit_entries(db, action_prefix="login")] == ["login.refused"] * 2
+
+    viewer = Client(url).login("vy")
+    assert viewer.call("GET", f"{API}/me")[1] == {"username": "vy", "role": "viewer"}
+    assert viewer.call("GET", f"{API}/kiosks")[0] == 200
+    assert (
+        viewer.call("GET", f"{API}/trace/person?id={PERSON}&from=2026-11-19T00:00Z&to=2026-11-21T00:00Z")[0]
+        == 403
+    )
+    assert viewer.call("POST", f"{API}/flags", {"target": PERSON, "status": "F0"})[0] == 403
+    assert viewer.call("GET", f"{API}/audit")[0] == 403
+
+    forged = Client(url)
+    forged.token = "not-a-token"
+    assert forged.call("GET", f"{API}/me")[0] == 401
+    assert viewer.call("POST", f"{API}/logout")[0] == 204
+    assert viewer.call("GET", f"{API}/me")[0] == 401
+
+
+def test_trace_is_audited_and_returns_the_person_and_contacts(
+    hub: tuple[str, threading.Event], db: Database
+) -> None:
+    url, _ = hub
+    op = Client(url).login("op")
+    window = "from=2026-11-19T00:00:00%2B07:00&to=2026-11-21T00:00:00Z"
+    code, found = op.call("GET", f"{API}/trace/person?id={PERSON}&{window}")
+    assert code == 200 and [p["subject_id"] for p in found] == [PERSON]
+    code, contacts = op.call("GET", f"{API}/trace/contacts?id={PERSON}&{window}&window_minutes=15")
+    assert code == 200 and [(c["subject_id"], c["gap_s"]) for c in contacts] == [(CONTACT, 600.0)]
+    traces = audit_entries(db, action_prefix="trace")
+    assert [(a["actor"], a["action"], a["detail"]["id"]) for a in traces] == [
+        ("op", "trace.contacts", PERSON),
+        ("op", "trace.person", PERSON),
+    ]
+    assert op.call("GET", f"{API}/trace/person?id=123&{window}")[0] == 422
+    assert (
+        op.call("GET", f"{API}/trace/person?id={PERSON}&from=2026-11-19T00:00&to=2026-11-20T00:00")[0] == 422
+    )
+
+
+def test_flags_from_the_api_wake_the_publisher(hub: tuple[str, threading.Event], db: Database) -> None:
+    url, changed = hub
+    op = Client(url).login("op")
+    code, body = op.call("POST", f"{API}/flags", {"target": PERSON, "status": "F0", "note": "lab 3"})
+    assert code == 201 and body["version"] == 1
+    assert changed.wait(5)
+    assert [f["target"] for f in op.call("GET", f"{API}/flags?search=0012")[1]] == [PERSON]
+    assert op.call("POST", f"{API}/flags", {"target": "42", "status": "F0"})[0] == 422
+    assert op.call("POST", f"{API}/flags", {"target": PERSON, "status": "F7"})[0] == 422
+    assert op.call("POST", f"{API}/flags/lift", {"target": PERSON})[1] == {"version": 2}
+    assert op.call("POST", f"{API}/flags/lift", {"target": PERSON})[0] == 404
+    assert [a["actor"] for a in audit_entries(db, action_prefix="flag")] == ["op", "op"]
+
+
+def test_passages_reports_and_admin_routes(hub: tuple[str, threading.Event]) -> None:
+    url, _ = hub
+    viewer = Client(url).login("vy")
+    code, rows = viewer.call("GET", f"{API}/passages?limit=10")
+    assert code == 200 and len(rows) == 3 and "NGUYEN" not in json.dumps(rows)
+    code, report = viewer.call("GET", f"{API}/reports/daily?date=2026-11-20")
+    assert code == 200 and report[0]["verdicts"] == {"PASS": 2, "DENY": 1, "REVIEW": 0}
+    code, text = viewer.call("GET", f"{API}/reports/daily?date=2026-11-20&format=csv")
+    assert code == 200 and text.startswith("checkpoint_id,dimension,key,count")
+    admin = Client(url).login("ad")
+    assert admin.call("GET", f"{API}/dead-letters")[1] == []
+    assert admin.call("POST", f"{API}/dead-letters/99/replay")[0] == 404
+    assert any(a["action"] == "report.daily" for a in admin.call("GET", f"{API}/audit")[1])
+
+
+def test_openapi_document_lists_every_route(hub: tuple[str, threading.Event]) -> None:
+    url, _ = hub
+    code, spec = Client(url).call("GET", f"{API}/openapi.json")
+    assert code == 200 and spec["openapi"].startswith("3.")
+    for path in ("/kiosks", "/flags", "/flags/lift", "/trace/person", "/trace/contacts", "/reports/daily"):
+        assert f"{API}{path}" in spec["paths"], path
+    params = {p["name"] for p in spec["paths"][f"{API}/trace/contacts"]["get"]["parameters"]}
+    assert params == {"id", "from", "to", "window_minutes"}
