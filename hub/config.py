@@ -25,6 +25,8 @@ class RegistryConfig(BaseModel):
     token_file: Path = Field(description="file holding the bearer token (not the token itself)")
     timeout_s: float = Field(10.0, gt=0)
     poll_flags_s: float = Field(60.0, gt=0, description="how often to ask GET /v1/flags")
+    batch_size: int = Field(100, ge=1, le=1000, description="events per POST /v1/passages")
+    max_backoff_s: float = Field(60.0, gt=0, description="longest wait between retries while it is down")
 
 
 class HubHttpConfig(BaseModel):

@@ -22,7 +22,7 @@ from hub.fleet import record_status
 from hub.http_server import ApiServer
 from hub.mqtt_ingest import IngestWorker
 from hub.registry.client import RegistryClient
-from hub.registry.forwarder import Forwarder
+from hub.registry.forwarder import Forwarder, ForwarderConfig
 from hub.schema import migrate
 from kiosk.verify.flags import DEFAULT_KEY
 
@@ -108,7 +108,10 @@ class HubService:
         self.publisher.start()
         self._threads.append(threading.Thread(target=self._flag_loop, name="flags", daemon=True))
         if self.registry is not None:
-            forwarder = Forwarder(self.db, self.registry)
+            r = self.config.registry
+            assert r is not None
+            settings = ForwarderConfig(batch_size=r.batch_size, max_backoff_s=r.max_backoff_s)
+            forwarder = Forwarder(self.db, self.registry, settings)
             self._threads.append(
                 threading.Thread(
                     target=forwarder.run, args=(self.stop_event, utc_now), name="forwarder", daemon=True
