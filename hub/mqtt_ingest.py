@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -26,11 +27,13 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from hub.db import Database
-from hub.ingest import store_events
+from hub.ingest import store_events_detailed
 from wire import topics
 from wire.events import encode_ack
 
 log = logging.getLogger(__name__)
+
+GAP_RETRY_DELAYS_S = (0.01, 0.02, 0.04, 0.08)  # 150 ms at most, then the kiosk's re-send takes over
 
 
 class IngestWorker:
@@ -53,6 +56,7 @@ class IngestWorker:
         self._subscription = topics.shared(group, topics.ALL_EVENTS) if shared else topics.ALL_EVENTS
         self.stored_messages = 0
         self.errors = 0
+        self.gap_waits = 0
         self.connected = threading.Event()
         self._client = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5
@@ -101,7 +105,7 @@ class IngestWorker:
             return
         batch = body if isinstance(body, list) else [body]
         try:
-            acked = store_events(self.db, batch, now=self._clock(), from_kiosk=kiosk_id, in_order=True)
+            acked = self._store_in_order(batch, kiosk_id)
         except Exception:  # the database is down or full: do not ack, the kiosk will re-send
             log.exception("hub ingest: storing a batch from %s failed", kiosk_id)
             self.errors += 1
@@ -109,6 +113,29 @@ class IngestWorker:
         self.stored_messages += 1
         if acked:
             client.publish(topics.acks(kiosk_id), encode_ack(acked), qos=1)
+
+    def _store_in_order(self, batch: list[Any], kiosk_id: str) -> list[str]:
+        """Store, and when the batch is ahead of the kiosk's log, give the batch before it a moment.
+
+        With several workers on a shared subscription, a kiosk's consecutive batches often reach two
+        workers at once and the later one may look for its predecessor before that commit lands. Waiting
+        a few short, growing intervals lets it land; a batch that is really missing (lost with a broker)
+        stays unacked and the kiosk's go-back-N re-sends it.
+        """
+        result = store_events_detailed(self.db, batch, now=self._clock(), from_kiosk=kiosk_id, in_order=True)
+        acked = list(result.acked)
+        for delay in GAP_RETRY_DELAYS_S:
+            if not result.deferred:
+                break
+            self.gap_waits += 1
+            time.sleep(delay)
+            deferred = set(result.deferred)
+            waiting = [e for e in batch if isinstance(e, dict) and e.get("event_id") in deferred]
+            result = store_events_detailed(
+                self.db, waiting, now=self._clock(), from_kiosk=kiosk_id, in_order=True
+            )
+            acked += result.acked
+        return acked
 
     def _status(self, kiosk_id: str, payload: bytes) -> None:
         if self._on_status is None or not payload:
