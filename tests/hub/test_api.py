@@ -157,3 +157,17 @@ def test_openapi_document_lists_every_route(hub: tuple[str, threading.Event]) ->
         assert f"{API}{path}" in spec["paths"], path
     params = {p["name"] for p in spec["paths"][f"{API}/trace/contacts"]["get"]["parameters"]}
     assert params == {"id", "from", "to", "window_minutes"}
+
+
+def test_dashboard_is_served_by_the_hub_without_external_assets(hub: tuple[str, threading.Event]) -> None:
+    url, _ = hub
+    client = Client(url)
+    code, page = client.call("GET", "/")
+    assert code == 200 and "<html" in page
+    for asset in ("/static/dashboard.js", "/static/dashboard.css"):
+        code, text = client.call("GET", asset)
+        assert code == 200 and text, asset
+        assert "http://" not in text.replace("http://www.w3.org/2000/svg", "") and "https://" not in text
+    assert "https://" not in page and "http://" not in page
+    assert client.call("GET", "/static/../api.py")[0] == 404
+    assert client.call("GET", "/static/nothing.js")[0] == 404
