@@ -33,6 +33,20 @@ def wait_for_port(port: int, host: str = "127.0.0.1", timeout: float = 10.0) -> 
     raise TimeoutError(f"nothing listening on {host}:{port} after {timeout}s")
 
 
+def open_parents_for_traversal(path: Path) -> None:
+    """Let other users pass through (not list) the parents of `path`, up to `/`.
+
+    Services that drop root privileges (PostgreSQL via runuser, Mosquitto to its `mosquitto` user)
+    must reach their files inside pytest's tmp directories, which are 0700 root.
+    """
+    for parent in path.parents:
+        if parent == Path("/"):
+            break
+        mode = parent.stat().st_mode
+        if not mode & 0o001:
+            parent.chmod(mode | 0o001)
+
+
 def find_executable(name: str) -> str:
     """Locate a system binary, also in sbin directories that a non-login PATH may lack."""
     for candidate in (shutil.which(name), f"/usr/sbin/{name}", f"/usr/bin/{name}"):
@@ -43,12 +57,17 @@ def find_executable(name: str) -> str:
 
 @dataclass
 class MosquittoBroker:
-    """A private Mosquitto on a free port. `kill()` and `start()` simulate a broker crash."""
+    """A private Mosquitto on a free port. `kill()` and `start()` simulate a broker crash.
+
+    `config_file` runs a configuration made elsewhere (e.g. by provisioning/broker.py, for the same
+    `port`) as it is, instead of the plain anonymous loopback listener written here.
+    """
 
     workdir: Path
     port: int = field(default_factory=free_port)
     extra_config: str = ""
     persistence: bool = True
+    config_file: Path | None = None
     _proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -57,7 +76,7 @@ class MosquittoBroker:
 
     @property
     def config_path(self) -> Path:
-        return self.workdir / "mosquitto.conf"
+        return self.config_file or self.workdir / "mosquitto.conf"
 
     @property
     def log_path(self) -> Path:
@@ -65,6 +84,8 @@ class MosquittoBroker:
 
     def write_config(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
+        if self.config_file is not None:
+            return
         lines = [
             f"listener {self.port} 127.0.0.1",
             "allow_anonymous true",
@@ -110,6 +131,11 @@ class MosquittoBroker:
     def restart(self) -> None:
         self.stop()
         self.start()
+
+    def reload(self) -> None:
+        """SIGHUP: Mosquitto re-reads parts of its configuration without restarting."""
+        if self._proc is not None:
+            self._proc.send_signal(signal.SIGHUP)
 
     def _signal(self, sig: int) -> None:
         if self._proc is None:
@@ -178,13 +204,7 @@ class PostgresServer:
             pw = pwd.getpwnam("postgres")
             for p in (self.workdir, sock):
                 os.chown(p, pw.pw_uid, pw.pw_gid)
-            # runuser needs to traverse the parents of the tmp dir.
-            for parent in self.workdir.parents:
-                if parent == Path("/"):
-                    break
-                mode = parent.stat().st_mode
-                if not mode & 0o001:
-                    os.chmod(parent, mode | 0o001)
+            open_parents_for_traversal(self.workdir)  # runuser needs to traverse the tmp dir's parents
         if not self.data_dir.exists():
             subprocess.run(
                 self._as_owner(
