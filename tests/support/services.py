@@ -33,20 +33,6 @@ def wait_for_port(port: int, host: str = "127.0.0.1", timeout: float = 10.0) -> 
     raise TimeoutError(f"nothing listening on {host}:{port} after {timeout}s")
 
 
-def open_parents_for_traversal(path: Path) -> None:
-    """Let other users pass through (not list) the parents of `path`, up to `/`.
-
-    Services that drop root privileges (PostgreSQL via runuser, Mosquitto to its `mosquitto` user)
-    must reach their files inside pytest's tmp directories, which are 0700 root.
-    """
-    for parent in path.parents:
-        if parent == Path("/"):
-            break
-        mode = parent.stat().st_mode
-        if not mode & 0o001:
-            parent.chmod(mode | 0o001)
-
-
 def find_executable(name: str) -> str:
     """Locate a system binary, also in sbin directories that a non-login PATH may lack."""
     for candidate in (shutil.which(name), f"/usr/sbin/{name}", f"/usr/bin/{name}"):
@@ -204,7 +190,13 @@ class PostgresServer:
             pw = pwd.getpwnam("postgres")
             for p in (self.workdir, sock):
                 os.chown(p, pw.pw_uid, pw.pw_gid)
-            open_parents_for_traversal(self.workdir)  # runuser needs to traverse the tmp dir's parents
+            # runuser needs to traverse the parents of the tmp dir.
+            for parent in self.workdir.parents:
+                if parent == Path("/"):
+                    break
+                mode = parent.stat().st_mode
+                if not mode & 0o001:
+                    os.chmod(parent, mode | 0o001)
         if not self.data_dir.exists():
             subprocess.run(
                 self._as_owner(
