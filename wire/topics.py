@@ -9,38 +9,56 @@ from __future__ import annotations
 import re
 
 ROOT = "checkpoint/v1"
-FLAGS_UPDATES = f"{ROOT}/flags/updates"
-FLAGS_HEAD = f"{ROOT}/flags/head"
+FLAGS = f"{ROOT}/flags"
+FLAGS_UPDATES = f"{FLAGS}/updates"
+FLAGS_HEAD = f"{FLAGS}/head"
+FLAGS_ALL = f"{FLAGS}/#"
 TRUST = f"{ROOT}/trust"
-ALL_EVENTS = f"{ROOT}/kiosks/+/events"
-ALL_STATUS = f"{ROOT}/kiosks/+/status"
+
+# The four per-kiosk channels, and their topics for every kiosk at once (a single-level wildcard).
+EVENTS, ACKS, STATUS, COMMANDS = "events", "acks", "status", "commands"
+CHANNELS = (EVENTS, ACKS, STATUS, COMMANDS)
+KIOSKS = f"{ROOT}/kiosks"
+ALL_EVENTS = f"{KIOSKS}/+/{EVENTS}"
+ALL_ACKS = f"{KIOSKS}/+/{ACKS}"
+ALL_STATUS = f"{KIOSKS}/+/{STATUS}"
+ALL_COMMANDS = f"{KIOSKS}/+/{COMMANDS}"
 
 KIOSK_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
-_KIOSK_TOPIC = re.compile(
-    rf"^{re.escape(ROOT)}/kiosks/([a-z0-9][a-z0-9-]{{0,62}})/(events|acks|status|commands)$"
-)
+_KIOSK_TOPIC = re.compile(rf"^{re.escape(KIOSKS)}/([a-z0-9][a-z0-9-]{{0,62}})/({'|'.join(CHANNELS)})$")
 
 
 def _kiosk(kiosk_id: str) -> str:
     if not KIOSK_ID.match(kiosk_id):
         raise ValueError(f"invalid kiosk id {kiosk_id!r}: lower-case letters, digits and '-' only")
-    return f"{ROOT}/kiosks/{kiosk_id}"
+    return f"{KIOSKS}/{kiosk_id}"
 
 
 def events(kiosk_id: str) -> str:
-    return f"{_kiosk(kiosk_id)}/events"
+    return f"{_kiosk(kiosk_id)}/{EVENTS}"
 
 
 def acks(kiosk_id: str) -> str:
-    return f"{_kiosk(kiosk_id)}/acks"
+    return f"{_kiosk(kiosk_id)}/{ACKS}"
 
 
 def status(kiosk_id: str) -> str:
-    return f"{_kiosk(kiosk_id)}/status"
+    return f"{_kiosk(kiosk_id)}/{STATUS}"
 
 
 def commands(kiosk_id: str) -> str:
-    return f"{_kiosk(kiosk_id)}/commands"
+    return f"{_kiosk(kiosk_id)}/{COMMANDS}"
+
+
+def username_pattern(channel: str) -> str:
+    """A per-kiosk topic with Mosquitto's `%u` (the connected username) in place of the kiosk id.
+
+    For `pattern` lines of the broker's ACL file: the username is the certificate's Common Name,
+    which is the kiosk id, so one line pins every kiosk to its own topic.
+    """
+    if channel not in CHANNELS:
+        raise ValueError(f"unknown kiosk channel {channel!r}")
+    return f"{KIOSKS}/%u/{channel}"
 
 
 def shared(group: str, topic: str) -> str:

@@ -43,12 +43,17 @@ def find_executable(name: str) -> str:
 
 @dataclass
 class MosquittoBroker:
-    """A private Mosquitto on a free port. `kill()` and `start()` simulate a broker crash."""
+    """A private Mosquitto on a free port. `kill()` and `start()` simulate a broker crash.
+
+    `config_file` runs a configuration made elsewhere (e.g. by provisioning/broker.py, for the same
+    `port`) as it is, instead of the plain anonymous loopback listener written here.
+    """
 
     workdir: Path
     port: int = field(default_factory=free_port)
     extra_config: str = ""
     persistence: bool = True
+    config_file: Path | None = None
     _proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -57,7 +62,7 @@ class MosquittoBroker:
 
     @property
     def config_path(self) -> Path:
-        return self.workdir / "mosquitto.conf"
+        return self.config_file or self.workdir / "mosquitto.conf"
 
     @property
     def log_path(self) -> Path:
@@ -65,6 +70,8 @@ class MosquittoBroker:
 
     def write_config(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
+        if self.config_file is not None:
+            return
         lines = [
             f"listener {self.port} 127.0.0.1",
             "allow_anonymous true",
@@ -110,6 +117,11 @@ class MosquittoBroker:
     def restart(self) -> None:
         self.stop()
         self.start()
+
+    def reload(self) -> None:
+        """SIGHUP: Mosquitto re-reads parts of its configuration without restarting."""
+        if self._proc is not None:
+            self._proc.send_signal(signal.SIGHUP)
 
     def _signal(self, sig: int) -> None:
         if self._proc is None:

@@ -52,6 +52,16 @@ def test_topics_follow_the_contract() -> None:
     assert topics.shared("hub", topics.ALL_EVENTS) == "$share/hub/checkpoint/v1/kiosks/+/events"
     assert topics.parse_kiosk_topic("checkpoint/v1/kiosks/kiosk-1/events") == ("kiosk-1", "events")
     assert topics.parse_kiosk_topic("checkpoint/v1/kiosks/+/events") is None
+    assert topics.FLAGS_ALL == "checkpoint/v1/flags/#"
+    assert topics.ALL_ACKS == "checkpoint/v1/kiosks/+/acks"
+    assert topics.ALL_COMMANDS == "checkpoint/v1/kiosks/+/commands"
+
+
+def test_acl_patterns_put_the_broker_username_in_the_kiosk_level() -> None:
+    assert topics.username_pattern("events") == "checkpoint/v1/kiosks/%u/events"
+    assert topics.username_pattern(topics.COMMANDS) == "checkpoint/v1/kiosks/%u/commands"
+    with pytest.raises(ValueError):
+        topics.username_pattern("secrets")
 
 
 @pytest.mark.parametrize("bad", ["Kiosk", "a/b", "+", "#", "", "x" * 64])
