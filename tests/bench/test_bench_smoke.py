@@ -37,3 +37,31 @@ def test_link_bench_small_run_loses_nothing() -> None:
     assert result.returncode == 0, result.stderr
     last = result.stdout.strip().splitlines()[-1]
     assert re.fullmatch(r"link: drain_per_s=\d+ publish_us=[\d.]+ lost=0 dup_at_hub=0", last), last
+
+
+def test_hub_bench_small_run_loses_nothing_and_prints_its_summary() -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "bench/hub.py",
+            "--events",
+            "1000",
+            "--kiosks",
+            "4",
+            "--fleet",
+            "20",
+            "--flags",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    last = result.stdout.strip().splitlines()[-1]
+    assert re.fullmatch(
+        r"hub: ingest_per_s=\d+ relay_per_s=\d+ ratio=[\d.]+ workers_scaling=[\d.]+ "
+        r"propagation_p99_ms=[\d.]+ lost=0 dup=0",
+        last,
+    ), last

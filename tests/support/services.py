@@ -158,6 +158,7 @@ class PostgresServer:
     workdir: Path
     port: int = field(default_factory=free_port)
     user: str = "hub"
+    durable: bool = False  # tests: fsync off (speed); benchmarks: fsync on, as a real hub runs it
     _proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -231,7 +232,7 @@ class PostgresServer:
                     "-c",
                     "listen_addresses=127.0.0.1",
                     "-c",
-                    "fsync=off",
+                    f"fsync={'on' if self.durable else 'off'}",
                     "-c",
                     "max_connections=50",
                 ]
