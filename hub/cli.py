@@ -10,6 +10,7 @@ from __future__ import annotations
 import click
 
 from kiosk import __version__
+from kiosk.commands.install_units import install_units_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -33,6 +34,11 @@ def _register() -> None:
     from hub.commands import admin, flags, keys, queries, serve
 
     main.add_command(serve.command)
+    main.add_command(
+        install_units_command(
+            "hub", "useradd --system hub; systemctl daemon-reload && systemctl enable --now hub"
+        )
+    )
     main.add_command(keys.command)
     main.add_command(flags.group)
     for command in queries.COMMANDS:

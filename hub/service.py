@@ -13,6 +13,8 @@ import signal
 import threading
 from typing import Any
 
+import sqlalchemy as sa
+
 from hub.api import ApiSettings, create_app
 from hub.config import HubConfig
 from hub.db import Database, open_database
@@ -24,6 +26,7 @@ from hub.mqtt_ingest import IngestWorker
 from hub.registry.client import RegistryClient
 from hub.registry.forwarder import Forwarder, ForwarderConfig
 from hub.schema import migrate
+from kiosk.sdnotify import SystemdNotifier, watchdog_interval_s
 from kiosk.verify.flags import DEFAULT_KEY
 
 log = logging.getLogger(__name__)
@@ -81,6 +84,7 @@ class HubService:
             )
             self.api = ApiServer(create_app(self.db, settings), config.http.host, config.http.port)
         self.ready = threading.Event()
+        self.notifier = SystemdNotifier()
 
     def _status(self, kiosk_id: str, status: dict[str, Any]) -> None:
         record_status(self.db, kiosk_id, status, now=utc_now())
@@ -124,7 +128,9 @@ class HubService:
             log.info("operators' API and dashboard on %s", self.api.url)
         log.info("hub serving (%d ingest workers)", len(self.workers))
         self.ready.set()
-        self.stop_event.wait()
+        self.notifier.ready("serving")
+        self._supervise()
+        self.notifier.stopping()
         self._flags_changed.set()
         if self.api is not None:
             self.api.stop()
@@ -135,6 +141,24 @@ class HubService:
             thread.join(10)
         self.db.dispose()
         log.info("hub stopped")
+
+    def healthy(self) -> bool:
+        """What the systemd watchdog ping vouches for: the database answers and no thread has died."""
+        if any(not t.is_alive() for t in self._threads):
+            return False
+        try:
+            with self.db.begin() as conn:
+                conn.execute(sa.text("SELECT 1"))
+        except sa.exc.SQLAlchemyError:
+            return False
+        return True
+
+    def _supervise(self) -> None:
+        """Until stopped: ping the watchdog while healthy (an unhealthy hub is restarted by systemd)."""
+        interval = watchdog_interval_s()
+        while not self.stop_event.wait(interval or 3600):
+            if interval is not None and self.healthy():
+                self.notifier.watchdog()
 
     def install_signal_handlers(self) -> None:
         def stop(signum: int, _frame: object) -> None:

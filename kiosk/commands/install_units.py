@@ -1,4 +1,8 @@
-"""`kiosk install-units`: render the systemd unit templates for this installation and install them."""
+"""`kiosk install-units` / `hub install-units`: render the systemd unit templates and install them.
+
+Each machine installs only its own units: a kiosk gets `kiosk.service`; the hub gets `hub.service` and the
+Mosquitto drop-in (`mosquitto.service.d/checkpoint.conf`).
+"""
 
 from __future__ import annotations
 
@@ -8,35 +12,50 @@ from pathlib import Path
 import click
 
 UNIT_DIR = Path(__file__).resolve().parents[2] / "systemd"
+ROLES: dict[str, list[str]] = {
+    "kiosk": ["kiosk.service"],
+    "hub": ["hub.service", "mosquitto.service.d/checkpoint.conf"],
+}
 
 
 def render_unit(template: str, prefix: Path, venv: Path) -> str:
     return template.replace("@PREFIX@", str(prefix)).replace("@VENV@", str(venv))
 
 
-def render_all(dest: Path, prefix: Path, venv: Path) -> list[Path]:
+def render_all(dest: Path, prefix: Path, venv: Path, role: str | None = None) -> list[Path]:
+    """Render the units of `role` (every unit when None) into `dest`, keeping drop-in directories."""
+    names = ROLES[role] if role else [n for names in ROLES.values() for n in names]
     written = []
-    for template in sorted(UNIT_DIR.glob("*.service")) + sorted(UNIT_DIR.glob("*.conf")):
-        target = dest / template.name
-        target.write_text(render_unit(template.read_text(), prefix, venv))
+    for name in names:
+        target = dest / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(render_unit((UNIT_DIR / name).read_text(), prefix, venv))
         written.append(target)
     return written
 
 
-@click.command("install-units")
-@click.option(
-    "--dest",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("/etc/systemd/system"),
-    show_default=True,
-)
-@click.option(
-    "--prefix", type=click.Path(file_okay=False, path_type=Path), default=UNIT_DIR.parent, show_default=True
-)
-def command(dest: Path, prefix: Path) -> None:
-    """Write the kiosk units with this checkout's paths; then run `systemctl daemon-reload`."""
-    venv = Path(sys.prefix)
-    dest.mkdir(parents=True, exist_ok=True)
-    for path in render_all(dest, prefix.resolve(), venv):
-        click.echo(f"wrote {path}")
-    click.echo("now: systemctl daemon-reload && systemctl enable --now kiosk")
+def install_units_command(role: str, then: str) -> click.Command:
+    @click.command("install-units")
+    @click.option(
+        "--dest",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=Path("/etc/systemd/system"),
+        show_default=True,
+    )
+    @click.option(
+        "--prefix",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=UNIT_DIR.parent,
+        show_default=True,
+    )
+    def command(dest: Path, prefix: Path) -> None:
+        """Write this machine's systemd units with this checkout's paths."""
+        venv = Path(sys.prefix)
+        for path in render_all(dest, prefix.resolve(), venv, role):
+            click.echo(f"wrote {path}")
+        click.echo(f"now: {then}")
+
+    return command
+
+
+command = install_units_command("kiosk", "systemctl daemon-reload && systemctl enable --now kiosk")

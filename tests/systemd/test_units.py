@@ -45,3 +45,61 @@ def test_kiosk_unit_is_notify_watchdog_and_hardened(tmp_path: Path) -> None:
     assert set(service["SupplementaryGroups"].split()) >= {"gpio", "video"}
     assert "gate-safe" in service["ExecStopPost"]
     assert "@" not in service["ExecStart"]
+
+
+def read_unit(path: Path) -> configparser.ConfigParser:
+    unit = configparser.ConfigParser(strict=False, interpolation=None)
+    unit.optionxform = str  # type: ignore[assignment,method-assign]
+    unit.read(path)
+    return unit
+
+
+def test_hub_unit_is_notify_watchdog_and_hardened(tmp_path: Path) -> None:
+    rendered(tmp_path)
+    service = read_unit(tmp_path / "hub.service")["Service"]
+    assert service["Type"] == "notify" and int(service["WatchdogSec"]) > 0
+    assert service["Restart"] == "always"
+    assert service["ProtectSystem"] == "strict" and service["NoNewPrivileges"] == "yes"
+    assert service["StateDirectory"] == "hub" and service["WorkingDirectory"] == "/var/lib/hub"
+    assert service["ReadWritePaths"] == "/var/lib/hub"
+    assert service["User"] == "hub"
+    assert "hub serve" in service["ExecStart"] and "@" not in service["ExecStart"]
+
+
+def test_mosquitto_drop_in_applies_to_a_mosquitto_unit(tmp_path: Path) -> None:
+    """systemd-analyze cannot verify a drop-in alone: load it on top of a stand-in for Debian's unit."""
+    analyze = shutil.which("systemd-analyze")
+    assert analyze is not None
+    rendered(tmp_path)
+    (tmp_path / "mosquitto.service").write_text(
+        "[Unit]\nDescription=stand-in for Debian's mosquitto.service\n"
+        "[Service]\nType=notify\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\n"
+    )
+    env = {"SYSTEMD_UNIT_PATH": f"{tmp_path}:", "PATH": "/usr/bin:/bin"}
+    result = subprocess.run(
+        [analyze, "verify", str(tmp_path / "mosquitto.service")], capture_output=True, text=True, env=env
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    # verify reads the drop-in and reports its bad lines (exit code 0 all the same): none allowed
+    assert "checkpoint.conf" not in result.stdout + result.stderr, result.stderr
+    drop_in = read_unit(tmp_path / "mosquitto.service.d" / "checkpoint.conf")["Service"]
+    assert drop_in["Restart"] == "always" and int(drop_in["LimitNOFILE"]) >= 65536
+
+
+def test_install_units_writes_only_each_machines_own_units(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from hub.cli import main as hub_main
+    from kiosk.cli import main as kiosk_main
+
+    CliRunner().invoke(kiosk_main, ["install-units", "--dest", str(tmp_path / "k")], catch_exceptions=False)
+    CliRunner().invoke(hub_main, ["install-units", "--dest", str(tmp_path / "h")], catch_exceptions=False)
+    assert sorted(
+        p.relative_to(tmp_path / "k").as_posix() for p in (tmp_path / "k").rglob("*") if p.is_file()
+    ) == ["kiosk.service"]
+    assert sorted(
+        p.relative_to(tmp_path / "h").as_posix() for p in (tmp_path / "h").rglob("*") if p.is_file()
+    ) == [
+        "hub.service",
+        "mosquitto.service.d/checkpoint.conf",
+    ]
