@@ -103,6 +103,8 @@ class FlagPublisher:
         self.published = head_version(db)  # after a restart, kiosks behind it resync via the head
         self.snapshots_sent = 0
         self._last_resync: dict[str, float] = {}
+        self._last_announce: dict[str, float] = {}
+        self.announcement: Any = None  # hub.key_rotation.Announcement while a key rotation is pending
         self.connected = threading.Event()
         self._client = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5
@@ -151,6 +153,24 @@ class FlagPublisher:
             topics.FLAGS_HEAD, seal(self._key, "flags.head", head, payload, self._clock()), retain=True
         )
 
+    def set_announcement(self, announcement: Any) -> None:
+        """A key rotation is pending: announce the next key now, and again to kiosks that lack it."""
+        self.announcement = announcement
+        self._last_announce.clear()
+        if announcement is not None:
+            self._publish(topics.TRUST, announcement.envelope)
+            log.info("announced the hub's next signing key %s", announcement.next_kid)
+
+    def _announce_to(self, kiosk_id: str, status: dict[str, Any]) -> None:
+        a = self.announcement
+        if a is None or a.next_kid in (status.get("hub_keys") or []):
+            return
+        now = time.monotonic()
+        if now - self._last_announce.get(kiosk_id, -1e9) < RESYNC_MIN_INTERVAL_S:
+            return
+        self._last_announce[kiosk_id] = now
+        self._publish(topics.TRUST, a.envelope)  # kiosks that already trust the key ignore a repeat
+
     def _publish(self, topic: str, data: bytes, retain: bool = False) -> None:
         self._client.publish(topic, data, qos=1, retain=retain)
 
@@ -168,6 +188,7 @@ class FlagPublisher:
         behind = isinstance(status.get("flags_version"), int) and status["flags_version"] < self.published
         if status.get("resync_wanted") or behind:
             self.send_snapshot(kiosk_id)
+        self._announce_to(kiosk_id, status)
 
     def send_snapshot(self, kiosk_id: str) -> None:
         """A full flag list for one kiosk (rate-limited: a kiosk re-announcing itself gets one)."""

@@ -22,6 +22,7 @@ from hub.flag_publisher import FlagPublisher, load_signing_key
 from hub.flags import sync_from_registry
 from hub.fleet import record_status
 from hub.http_server import ApiServer
+from hub.key_rotation import announcement_path, load_announcement
 from hub.mqtt_ingest import IngestWorker
 from hub.registry.client import RegistryClient
 from hub.registry.forwarder import Forwarder, ForwarderConfig
@@ -74,6 +75,7 @@ class HubService:
             self.registry = RegistryClient(config.registry.url, token, config.registry.timeout_s)
         self._threads: list[threading.Thread] = []
         self._flags_changed = threading.Event()
+        self._rotation_stamp: int | None = None
         self.api: ApiServer | None = None
         if config.http.enabled:
             settings = ApiSettings(
@@ -103,8 +105,17 @@ class HubService:
                         sync_from_registry(self.db, self.registry, now=utc_now())
                         next_poll = now + self.config.registry.poll_flags_s
                 self.publisher.publish_pending()
+                self._watch_rotation()
             except Exception:  # the registry or the database is down: keep serving, try again
                 log.exception("flag loop")
+
+    def _watch_rotation(self) -> None:
+        """`hub key rotate` writes an announcement beside the key, from another process: pick it up."""
+        path = announcement_path(self.config.signing_key)
+        stamp = path.stat().st_mtime_ns if path.exists() else None
+        if stamp != self._rotation_stamp:
+            self._rotation_stamp = stamp
+            self.publisher.set_announcement(load_announcement(self.config.signing_key))
 
     def run(self) -> None:
         for worker in self.workers:

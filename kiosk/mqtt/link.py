@@ -40,9 +40,10 @@ from paho.mqtt.properties import Properties
 from kiosk import __version__
 from kiosk.mqtt.backoff import Backoff
 from kiosk.mqtt.config import MqttConfig
+from kiosk.mqtt.hubkeys import HubKeyRing
 from kiosk.store import KioskStore
 from wire import topics
-from wire.envelope import Signed, key_id, open_envelope
+from wire.envelope import Signed, open_envelope
 from wire.errors import WireError
 from wire.events import decode_ack, encode_events
 
@@ -98,7 +99,7 @@ class KioskLink:
         self.store = store
         self.stats = LinkStats()
         self.resync_wanted = False
-        self._keys = {key_id(k): k for k in hub_keys or []}
+        self.hub_keys = HubKeyRing(store, hub_keys or [])
         self._on_update = on_update
         self._status_extra = status_extra or dict
         self._monotonic = monotonic
@@ -328,16 +329,19 @@ class KioskLink:
             raise WireError("unexpected topic")
         if not payload:
             return  # a cleared retained message
-        signed = open_envelope(payload, self._keys)
+        signed = open_envelope(payload, self.hub_keys.trusted)
         if signed.type not in expected:
             raise WireError(f"{signed.type} is not accepted on this topic")
         if signed.target not in (None, self.kiosk_id):
             raise WireError(f"addressed to {signed.target}")
         counter = FLAGS_VERSION if signed.type.startswith("flags.") else signed.type
         applied = self.store.applied_version(counter) or 0
+        self.hub_keys.used(signed.kid)
         if signed.type == "flags.head":
             self._check_head(signed, applied)
             return
+        if signed.type == "key.rotate" and signed.version == applied and not self.hub_keys.announce(signed):
+            return  # the hub repeats its announcement for kiosks that were away: already trusted
         if signed.version <= applied and not (signed.type == "flags.snapshot" and signed.version == applied):
             raise WireError(f"replayed or older {signed.type}: version {signed.version} <= applied {applied}")
         if signed.type == "flags.delta":
@@ -346,7 +350,7 @@ class KioskLink:
                 self._want_resync(f"flag delta {from_version}->{signed.version} does not follow {applied}")
                 raise WireError(f"version gap: delta from {from_version}, applied {applied}")
         if signed.type == "key.rotate":
-            self._rotate_key(signed)
+            self.hub_keys.announce(signed)
         elif self._on_update is not None:
             self._on_update(signed)
         self.store.set_version(counter, signed.version)
@@ -365,20 +369,6 @@ class KioskLink:
             log.warning("flags behind the hub (%s): asking for a resync", why)
         self.resync_wanted = True
         self._next_status = 0.0
-
-    def _rotate_key(self, signed: Signed) -> None:
-        """The hub announces its next signing key, signed by the current one; both are trusted after."""
-        from wire.envelope import load_public_key
-
-        pem = signed.payload.get("next_public_key")
-        if not isinstance(pem, str):
-            raise WireError("key.rotate without next_public_key")
-        try:
-            key = load_public_key(pem.encode())
-        except ValueError as exc:
-            raise WireError(f"key.rotate: {exc}") from None
-        self._keys[key_id(key)] = key
-        self.store.save_document("hub_key_next", signed.version, pem)
 
     def _reject(self, why: str) -> None:
         self.stats.updates_rejected += 1
@@ -401,6 +391,7 @@ class KioskLink:
                 {
                     "flags_version": self.store.applied_version(FLAGS_VERSION),
                     "trust_version": self.store.applied_version("trust"),
+                    "hub_keys": self.hub_keys.kids(),
                     "backlog": self.store.backlog(),
                     "resync_wanted": self.resync_wanted,
                     "store": self.store.health.to_dict(),

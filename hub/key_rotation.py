@@ -1,0 +1,114 @@
+"""Rotating the hub's signing key without ever leaving a kiosk unable to trust the hub.
+
+1. `hub key rotate`: a next key is made (mode 0600) beside the current one and a `key.rotate` message
+   announcing its public half is signed with the CURRENT key and saved beside them. The running hub
+   publishes it on the trust topic, and again to any kiosk whose status does not yet list the next key
+   (kiosks that were away).
+2. `hub key status`: which kiosks trust the next key (their status lists the key ids they trust).
+3. `hub key commit`: once every kiosk does (or with --force), the next key becomes the signing key (the
+   old one is kept as `*.old.pem` for the record) and the hub is restarted. The kiosks' first message
+   signed by the new key retires the old one on each kiosk.
+
+The rotation counter lives in the hub database, so each announcement's version is newer than the last.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from hub.db import Database
+from hub.flag_publisher import load_signing_key
+from hub.schema import hub_state
+from provisioning.keyfiles import write_private_key
+from wire.envelope import key_id, seal
+
+ROTATION_COUNTER = "hub_key_rotation_version"
+
+
+def next_key_path(signing_key: Path) -> Path:
+    return signing_key.with_name(f"{signing_key.stem}.next.pem")
+
+
+def announcement_path(signing_key: Path) -> Path:
+    return signing_key.with_name(f"{signing_key.stem}.rotation.json")
+
+
+@dataclass(frozen=True)
+class Announcement:
+    version: int
+    next_kid: str
+    envelope: bytes
+
+
+def load_announcement(signing_key: Path) -> Announcement | None:
+    path = announcement_path(signing_key)
+    if not path.exists():
+        return None
+    data = json.loads(path.read_text())
+    return Announcement(int(data["version"]), str(data["next_kid"]), data["envelope"].encode())
+
+
+def _next_version(db: Database) -> int:
+    with db.begin() as conn:
+        current = conn.execute(
+            sa.select(hub_state.c.value).where(hub_state.c.name == ROTATION_COUNTER)
+        ).scalar()
+        version = int(current or 0) + 1
+        if current is None:
+            conn.execute(sa.insert(hub_state).values(name=ROTATION_COUNTER, value=version))
+        else:
+            conn.execute(
+                sa.update(hub_state).where(hub_state.c.name == ROTATION_COUNTER).values(value=version)
+            )
+    return version
+
+
+def prepare_rotation(db: Database, signing_key: Path, now: dt.datetime) -> Announcement:
+    """Make the next key (kept if it exists) and the announcement signed by the current key."""
+    current = load_signing_key(signing_key)
+    next_path = next_key_path(signing_key)
+    if next_path.exists():
+        nxt = load_signing_key(next_path)
+    else:
+        nxt = Ed25519PrivateKey.generate()
+        write_private_key(next_path, nxt)
+    pem = nxt.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    version = _next_version(db)
+    envelope = seal(current, "key.rotate", version, {"next_public_key": pem.decode()}, now)
+    announcement = Announcement(version, key_id(nxt.public_key()), envelope)
+    announcement_path(signing_key).write_text(
+        json.dumps({"version": version, "next_kid": announcement.next_kid, "envelope": envelope.decode()})
+    )
+    return announcement
+
+
+def kiosks_without(fleet: list[dict[str, object]], kid: str) -> list[str]:
+    """Kiosks whose last status does not list `kid` among the hub keys they trust."""
+    return [str(k["kiosk_id"]) for k in fleet if kid not in (k.get("hub_keys") or [])]
+
+
+def commit_rotation(signing_key: Path) -> str:
+    """The next key becomes the signing key; returns its key id. The hub must be restarted."""
+    next_path = next_key_path(signing_key)
+    if not next_path.exists():
+        raise FileNotFoundError(f"{next_path}: no rotation in progress (run `hub key rotate` first)")
+    nxt = load_signing_key(next_path)
+    signing_key.replace(signing_key.with_name(f"{signing_key.stem}.old.pem"))
+    next_path.replace(signing_key)
+    announcement_path(signing_key).unlink(missing_ok=True)
+    public = signing_key.with_suffix(".pub.pem")
+    public.write_bytes(
+        nxt.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    return key_id(nxt.public_key())
