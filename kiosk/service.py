@@ -169,6 +169,9 @@ class KioskService:
             raise ActionRefused(str(exc)) from None
         override = body.get("action") == "override"
         event_id = self._record_officer(verdict, shown[2], "assisted", officer, override)
+        # The screen now shows the officer's passage (its own event id) for the same scan: a second
+        # action (an override after a confirmation) still refers to the scanned verdict.
+        self._last_shown = (shown[0], event_id, shown[2])
         return {"message": verdict.message_vi, "verdict": verdict.outcome.value, "event_id": event_id}
 
     def _manual_declaration(self, body: dict[str, Any]) -> dict[str, Any]:

@@ -11,6 +11,9 @@ from gpiozero.pins.mock import MockFactory, MockPWMPin
 
 from tests.support.services import MosquittoBroker, PostgresServer
 
+# Headless Chromium fixtures (`chromium`, `screen_page`) for the kiosk screen tests.
+pytest_plugins = ["tests.support.browser"]
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_SAMPLES = REPO_ROOT.parent / "shared" / "samples"
 

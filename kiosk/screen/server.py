@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import threading
 from collections.abc import Callable
 from http import HTTPStatus
@@ -48,8 +49,7 @@ class ScreenServer:
         self._on_officer = on_officer
         self._on_manual = on_manual
         handler = type("Handler", (_Handler,), {"screen": self})
-        self.httpd = ThreadingHTTPServer((host, port), handler)
-        self.httpd.daemon_threads = True
+        self.httpd = _Server((host, port), handler)
         self._thread: threading.Thread | None = None
 
     @property
@@ -73,6 +73,17 @@ class ScreenServer:
         if handler is None or not self.state.assisted:
             raise ActionRefused("officer actions are available in assisted mode only")
         return handler(body)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # The browser dropping a long poll (a reload, a closed tab) is routine, not a traceback.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            log.debug("screen: client %s went away", client_address)
+            return
+        super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):

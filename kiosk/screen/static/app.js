@@ -5,6 +5,7 @@ const HEADLINES = {
   DENY: ["Dừng lại", "Stop"],
   REVIEW: ["Vui lòng gặp cán bộ", "Please see the officer"],
 };
+const DETAILS = ["name", "dob", "id_number", "reasons"];
 const $ = (id) => document.getElementById(id);
 let version = -1;
 let current = null;
@@ -13,19 +14,22 @@ function render(state) {
   current = state.current;
   $("officer").hidden = !state.assisted;
   const main = $("verdict");
+  const s = current ? current.subject : null;
+  // Personal details leave the page (not just the view) as soon as the kiosk stops showing them.
+  $("subject").hidden = !s;
+  for (const id of DETAILS) $(id).textContent = "";
   if (!current) {
     main.className = "idle";
     $("headline").textContent = "Vui lòng đưa mã QR vào camera";
+    $("message").textContent = "";
     $("subline").textContent = "Please show your QR code to the camera";
-    $("subject").hidden = true;
     return;
   }
   const [vi, en] = HEADLINES[current.outcome];
   main.className = current.outcome;
-  $("headline").textContent = vi + " — " + current.message_vi;
+  $("headline").textContent = vi;
+  $("message").textContent = current.message_vi;
   $("subline").textContent = en + " — " + current.message_en;
-  const s = current.subject;
-  $("subject").hidden = !s;
   if (s) {
     $("name").textContent = s.name || "—";
     $("dob").textContent = s.dob || "—";
@@ -48,16 +52,33 @@ async function poll() {
 }
 
 async function post(path, body, out) {
-  const r = await fetch(path, { method: "POST", headers: { "Content-Type": "application/json" },
-                                body: JSON.stringify(body) });
-  const data = await r.json();
-  $(out).textContent = r.ok ? data.message : data.error;
-  return r.ok;
+  try {
+    const r = await fetch(path, { method: "POST", headers: { "Content-Type": "application/json" },
+                                  body: JSON.stringify(body) });
+    const data = await r.json();
+    $(out).textContent = r.ok ? data.message : data.error;
+    // The officer's passage is what the screen shows now, even before the long poll brings it:
+    // a second action right away (an override after a confirmation) must name it.
+    if (r.ok && current && data.event_id) current.event_id = data.event_id;
+    return r.ok;
+  } catch (e) {
+    $(out).textContent = "Không gửi được, vui lòng thử lại · Could not send, please try again";
+    return false;
+  }
+}
+
+function officerId(out) {
+  const officer_id = $("officer_id").value.trim();
+  if (!officer_id) {
+    $(out).textContent = "Nhập mã cán bộ · Enter your officer ID";
+    $("officer_id").focus();
+  }
+  return officer_id;
 }
 
 function officerAction(action, verdict) {
-  const officer_id = $("officer_id").value.trim();
-  if (!officer_id) { $("officer_result").textContent = "Nhập mã cán bộ · Enter your officer ID"; return; }
+  const officer_id = officerId("officer_result");
+  if (!officer_id) return;
   if (!current) { $("officer_result").textContent = "Không có kết quả để xác nhận · Nothing to confirm"; return; }
   post("/api/officer", { officer_id, action, verdict, event_id: current.event_id }, "officer_result");
 }
@@ -65,11 +86,14 @@ function officerAction(action, verdict) {
 $("confirm").addEventListener("click", () => officerAction("confirm", null));
 $("override_pass").addEventListener("click", () => officerAction("override", "PASS"));
 $("override_deny").addEventListener("click", () => officerAction("override", "DENY"));
-$("manual").addEventListener("submit", (ev) => {
+$("manual").addEventListener("submit", async (ev) => {
   ev.preventDefault();
-  const officer_id = $("officer_id").value.trim();
-  const form = new FormData(ev.target);
-  post("/api/manual", { officer_id, id_number: form.get("id_number"), name: form.get("name"),
-                        dob: form.get("dob") }, "manual_result");
+  const officer_id = officerId("manual_result");
+  if (!officer_id) return;
+  const form = ev.target;
+  const fields = new FormData(form);
+  const body = { officer_id, id_number: fields.get("id_number"), name: fields.get("name"), dob: fields.get("dob") };
+  // Recorded: the citizen's details go from the form (they are on screen for the hold time only).
+  if (await post("/api/manual", body, "manual_result")) form.reset();
 });
 poll();

@@ -69,8 +69,10 @@ def test_officer_confirms_overrides_and_types_a_paper_declaration(tmp_path: Path
             url + "api/officer", {"officer_id": "CB-042", "action": "confirm", "event_id": shown["event_id"]}
         )
         assert code == 200 and body["verdict"] == "REVIEW"
+        confirmation = body["event_id"]  # now on screen: an override names it, as the page does
         code, body = post(
-            url + "api/officer", {"officer_id": "CB-042", "action": "override", "verdict": "PASS"}
+            url + "api/officer",
+            {"officer_id": "CB-042", "action": "override", "verdict": "PASS", "event_id": confirmation},
         )
         assert code == 200 and body["verdict"] == "PASS"
         code, body = post(url + "api/officer", {"action": "confirm"})
