@@ -33,6 +33,33 @@ CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "/usr/lib/chromium/chromi
 NOT_LOOPBACK = re.compile(r"^(?!https?://(127\.0\.0\.1|localhost|\[::1\])(:\d+)?/)")
 VIEWPORT = {"width": 1024, "height": 600}  # a common kiosk panel (7"-10" touch screens)
 
+# WCAG contrast of a text element against the first opaque background behind a box element; font size.
+CONTRAST_JS = """
+([textSel, boxSel]) => {
+  const parse = (c) => {
+    const m = c.match(/[\\d.]+/g).map(Number);
+    return [m[0], m[1], m[2], m.length > 3 ? m[3] : 1];
+  };
+  const lum = ([r, g, b]) => {
+    const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  let el = document.querySelector(boxSel), bg = [0, 0, 0, 0];
+  while (el) {  // the first opaque background up the tree is what the text is painted on
+    bg = parse(getComputedStyle(el).backgroundColor);
+    if (bg[3] >= 1) break;
+    el = el.parentElement;
+  }
+  if (bg[3] < 1) bg = [255, 255, 255, 1];
+  const text = getComputedStyle(document.querySelector(textSel));
+  const fg = parse(text.color);
+  const a = fg[3] * parseFloat(text.opacity);  // translucent text blends into the background
+  const blended = [0, 1, 2].map((i) => fg[i] * a + bg[i] * (1 - a));
+  const [l1, l2] = [lum(blended), lum(bg)].sort((x, y) => y - x);
+  return { ratio: (l1 + 0.05) / (l2 + 0.05), fontPx: parseFloat(text.fontSize), bg: bg.slice(0, 3) };
+}
+"""
+
 
 def find_chromium() -> str:
     """The system Chromium: $KIOSK_CHROMIUM, else Debian's `chromium` on PATH. Fails the test if absent."""

@@ -30,7 +30,7 @@ from kiosk.service import KioskService
 from kiosk.simulate import background, phone_scene
 from kiosk.verify.flags import FlagStatus, PersonFlag
 from kiosk.verify.messages import describe
-from tests.support.browser import ScreenPage
+from tests.support.browser import CONTRAST_JS, ScreenPage
 from tests.support.linkrig import wait_for
 from wire.events import PassageEvent
 
@@ -135,31 +135,6 @@ def start_kiosk(tmp_path: Path) -> Iterator[Callable[..., Kiosk]]:
 
 # -- page helpers ---------------------------------------------------------------------------------
 
-CONTRAST_JS = """
-([textSel, boxSel]) => {
-  const parse = (c) => {
-    const m = c.match(/[\\d.]+/g).map(Number);
-    return [m[0], m[1], m[2], m.length > 3 ? m[3] : 1];
-  };
-  const lum = ([r, g, b]) => {
-    const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
-    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
-  };
-  let el = document.querySelector(boxSel), bg = [0, 0, 0, 0];
-  while (el) {  // the first opaque background up the tree is what the text is painted on
-    bg = parse(getComputedStyle(el).backgroundColor);
-    if (bg[3] >= 1) break;
-    el = el.parentElement;
-  }
-  if (bg[3] < 1) bg = [255, 255, 255, 1];
-  const text = getComputedStyle(document.querySelector(textSel));
-  const fg = parse(text.color);
-  const a = fg[3] * parseFloat(text.opacity);  // translucent text blends into the background
-  const blended = [0, 1, 2].map((i) => fg[i] * a + bg[i] * (1 - a));
-  const [l1, l2] = [lum(blended), lum(bg)].sort((x, y) => y - x);
-  return { ratio: (l1 + 0.05) / (l2 + 0.05), fontPx: parseFloat(text.fontSize), bg: bg.slice(0, 3) };
-}
-"""
 
 # Everything a person could read or a script could scrape: all text (hidden nodes too) and form values.
 PAGE_TEXT_JS = """
