@@ -81,8 +81,7 @@ def command(
     registry.set_broker(BrokerRecord(files.directory, settings, owner))
     log.info("broker config written to %s for %d kiosks", files.directory, len(active))
     click.echo(f"broker config: {files.conf}")
-    click.echo(
-        f"acl:           {files.acl} ({len(active)} kiosks, {len(registry.ids(DECOMMISSIONED))} denied)"
-    )
+    denied = len(registry.ids(DECOMMISSIONED))
+    click.echo(f"acl:           {files.acl} (kiosks: {len(active)} enrolled, {denied} denied)")
     click.echo(f"server cert:   {files.certfile} for {', '.join(settings.hostnames)}")
     click.echo("then: systemctl restart mosquitto (a new CRL or ACL needs it, see docs/broker.md)")
