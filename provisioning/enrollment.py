@@ -59,12 +59,31 @@ class EnrollmentBook:
         )
         return token
 
+    def kiosk_for(self, token: str) -> str | None:
+        """The kiosk id a token was issued for (used, expired or not), or None for an unknown token."""
+        rows = list(self.db["enrollment_tokens"].rows_where("token_hash = ?", [_digest(token)]))
+        return rows[0]["kiosk_id"] if rows else None
+
+    def cancel(self, kiosk_id: str, now: datetime) -> int:
+        """Spend every unused token of a kiosk (a new token replaces them, decommissioning ends them)."""
+        cursor = self.db.execute(
+            "UPDATE enrollment_tokens SET used_at = ? WHERE kiosk_id = ? AND used_at IS NULL",
+            [now.isoformat(), kiosk_id],
+        )
+        return cursor.rowcount
+
     def redeem(
-        self, token: str, kiosk_id: str, csr_pem: bytes, ca: CertificateAuthority, now: datetime
+        self,
+        token: str,
+        kiosk_id: str,
+        csr_pem: bytes,
+        ca: CertificateAuthority,
+        now: datetime,
+        days: int = 365,
     ) -> Enrollment:
         """Check the CSR, then spend the token atomically: two racing kiosks cannot both succeed,
         and a malformed CSR does not burn the installer's token."""
-        certificate = ca.sign_client_csr(csr_pem, expected_name=kiosk_id)
+        certificate = ca.sign_client_csr(csr_pem, expected_name=kiosk_id, days=days)
         cursor = self.db.execute(
             "UPDATE enrollment_tokens SET used_at = ? "
             "WHERE token_hash = ? AND kiosk_id = ? AND used_at IS NULL AND expires_at > ?",
