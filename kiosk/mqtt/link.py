@@ -49,6 +49,8 @@ from wire.events import decode_ack, encode_events
 
 log = logging.getLogger(__name__)
 
+CONNACK_TIMEOUT_S = 10.0
+
 # Which signed type may arrive on which topic, and which version counter it advances.
 FLAGS_VERSION = "flags"
 
@@ -109,6 +111,7 @@ class KioskLink:
         self._client: mqtt.Client | None = None
         self._connected = False
         self._next_attempt = 0.0
+        self._awaiting_connack = False
         self._batches: list[_Batch] = []
         self._sent_upto = 0
         self._next_status = 0.0
@@ -159,8 +162,12 @@ class KioskLink:
                         self._connect()
                 if self._client is not None:
                     rc = self._client.loop(timeout=0.05)
-                    if rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_AGAIN) and self._connected:
+                    failed = rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_AGAIN)
+                    if failed and self._connected:
                         self._lost(mqtt.error_string(rc))
+                    elif failed and self._awaiting_connack:  # dropped before the CONNACK came
+                        self._awaiting_connack = False
+                        self._schedule_retry(f"connection closed during connect ({mqtt.error_string(rc)})")
                 if self._connected:
                     self._pump()
                     self._maybe_status()
@@ -214,6 +221,11 @@ class KioskLink:
                 self._client.connect(self.config.host, self.config.port, self.config.keepalive_s)
         except (OSError, ssl.SSLError) as exc:
             self._schedule_retry(f"connect failed: {exc}")
+            return
+        # CONNECT is sent; until the broker's CONNACK arrives (slower over TLS, on a Pi, on a busy
+        # broker) the client is not "connected": do not open another connection over this one.
+        self._next_attempt = self._monotonic() + CONNACK_TIMEOUT_S
+        self._awaiting_connack = True
 
     def _schedule_retry(self, why: str) -> None:
         delay = self._backoff.next_delay()
@@ -221,6 +233,7 @@ class KioskLink:
         log.info("mqtt: %s; retrying in %.1fs", why, delay)
 
     def _on_connect(self, client: mqtt.Client, _u: Any, _flags: Any, reason: Any, _props: Any) -> None:
+        self._awaiting_connack = False
         if reason.is_failure:
             if self._protocol == mqtt.MQTTv5 and self.config.protocol == "auto" and reason.value in (1, 0x84):
                 log.warning("broker refuses MQTT 5: falling back to 3.1.1")
