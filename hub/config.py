@@ -7,6 +7,23 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from kiosk.config_errors import ConfigError, load_toml_model
+from wire import topics
+
+
+class HubTlsConfig(BaseModel):
+    """Client-certificate TLS for the hub's connections (`provision hub certs` writes these files)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    ca_file: Path
+    cert_dir: Path = Field(description="<client id>.crt and <client id>.key for each hub connection")
+
+    def for_client(self, client_id: str) -> dict[str, str]:
+        return {
+            "ca_file": str(self.ca_file),
+            "cert_file": str(self.cert_dir / f"{client_id}.crt"),
+            "key_file": str(self.cert_dir / f"{client_id}.key"),
+        }
 
 
 class HubMqttConfig(BaseModel):
@@ -16,6 +33,14 @@ class HubMqttConfig(BaseModel):
     port: int = Field(1883, ge=1, le=65535)
     workers: int = Field(1, ge=1, le=64, description="ingest workers sharing one subscription")
     client_id_prefix: str = "hub"
+    tls: HubTlsConfig | None = None
+
+    def client_ids(self) -> list[str]:
+        """Ingest workers first, the flag publisher last (wire.topics.hub_client_ids)."""
+        return topics.hub_client_ids(self.workers, self.client_id_prefix)
+
+    def tls_for(self, client_id: str) -> dict[str, str] | None:
+        return None if self.tls is None else self.tls.for_client(client_id)
 
 
 class RegistryConfig(BaseModel):

@@ -94,6 +94,7 @@ class FlagPublisher:
         port: int,
         client_id: str = "hub-flags",
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        tls: dict[str, str] | None = None,
     ) -> None:
         self.db = db
         self._key = signing_key
@@ -109,6 +110,9 @@ class FlagPublisher:
         self._client = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5
         )
+        if tls:
+            self._client.tls_set(ca_certs=tls["ca_file"], certfile=tls["cert_file"], keyfile=tls["key_file"])
+        self._client.reconnect_delay_set(0.2, 10)
         self._client.on_connect = self._on_connect
         self._client.on_message = self._on_status
         self._host, self._port = host, port

@@ -51,15 +51,17 @@ class HubService:
         migrate(self.db, utc_now())
         self.stop_event = threading.Event()
         m = config.mqtt
+        *ingest_ids, flags_id = m.client_ids()
         self.workers = [
             IngestWorker(
                 self.db,
                 m.host,
                 m.port,
-                client_id=f"{m.client_id_prefix}-ingest-{i + 1}",
+                client_id=client_id,
+                tls=m.tls_for(client_id),
                 on_status=self._status if i == 0 else None,
             )
-            for i in range(m.workers)
+            for i, client_id in enumerate(ingest_ids)
         ]
         self.publisher = FlagPublisher(
             self.db,
@@ -67,7 +69,8 @@ class HubService:
             flag_key(config),
             m.host,
             m.port,
-            client_id=f"{m.client_id_prefix}-flags",
+            client_id=flags_id,
+            tls=m.tls_for(flags_id),
         )
         self.registry: RegistryClient | None = None
         if config.registry is not None:

@@ -4,6 +4,7 @@ provision ca create|import          the hub's certificate authority
 provision kiosk enroll|keygen|sign  bring up a kiosk (keygen runs on the kiosk)
 provision kiosk list|decommission   the registry of provisioned kiosks
 provision broker config             Mosquitto's config and ACL from the registry
+provision hub certs                 client certificates for the hub's own connections
 provision issuer create             a pass issuer's key pair
 provision pass mint|batch           signed checkpoint passes as QR images
 """
@@ -41,6 +42,11 @@ def broker_group() -> None:
     """The Mosquitto broker's configuration."""
 
 
+@main.group("hub")
+def hub_group() -> None:
+    """The hub's own broker identities."""
+
+
 @main.group("issuer")
 def issuer_group() -> None:
     """Pass issuers' keys."""
@@ -58,6 +64,7 @@ def _register() -> None:
         ca,
         decommission,
         enroll,
+        hub_certs,
         issuer,
         keygen,
         kiosks,
@@ -74,6 +81,7 @@ def _register() -> None:
     kiosk_group.add_command(kiosks.list_command)
     kiosk_group.add_command(decommission.command)
     broker_group.add_command(broker_config.command)
+    hub_group.add_command(hub_certs.command)
     issuer_group.add_command(issuer.create)
     pass_group.add_command(pass_mint.command)
     pass_group.add_command(pass_batch.command)

@@ -70,3 +70,14 @@ def parse_kiosk_topic(topic: str) -> tuple[str, str] | None:
     """(kiosk_id, channel) for a per-kiosk topic, else None."""
     match = _KIOSK_TOPIC.match(topic)
     return (match.group(1), match.group(2)) if match else None
+
+
+def hub_client_ids(workers: int, prefix: str = "hub") -> list[str]:
+    """The hub's MQTT identities: one per connection (ingest workers, flag publisher).
+
+    The broker pins each client id to its certificate's Common Name, so every connection of the hub
+    needs a certificate of its own with exactly this name; provisioning issues them from this list.
+    """
+    if workers < 1:
+        raise ValueError("at least one ingest worker")
+    return [*(f"{prefix}-ingest-{i}" for i in range(1, workers + 1)), f"{prefix}-flags"]

@@ -769,3 +769,71 @@ def test_missing_files_and_directories_give_one_line_errors(hub: Hub, tmp_path: 
         )
     )
     ok(*sign, "--csr", csr, "--out", tmp_path / "b", "--hub-key", tmp_path / "hub.pub.pem")  # still valid
+
+
+def test_hub_and_kiosk_work_end_to_end_over_the_provisioned_tls_broker(
+    hub: Hub, tmp_path: Path, broker_dir: Path
+) -> None:
+    """The hub's own identities from `provision hub certs`, a kiosk from its bundle, the generated broker:
+    passages are stored and acked, a flag reaches the kiosk, all over TLS with client certificates."""
+    from hub.config import HubConfig
+    from hub.flags import add_flag
+    from hub.service import HubService
+    from kiosk.mqtt.link import KioskLink
+    from kiosk.store import KioskStore
+    from provisioning.keyfiles import write_private_key
+    from tests.support.linkrig import drained, passage_fields, stored_count, wait_for
+
+    signing = Ed25519PrivateKey.generate()
+    write_private_key(tmp_path / "hub-signing.pem", signing)
+    (hub.dir / "hub.pub.pem").write_bytes(
+        signing.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    port = free_port()
+    kiosk_dir = bring_up(hub, tmp_path, broker=f"127.0.0.1:{port}")
+    certs = tmp_path / "hub-certs"
+    ok(*hub.args("hub", "certs", "--workers", 2, "--out", certs))
+    assert mode(certs / "hub-ingest-1.key") == 0o600
+    users = [x for name in topics.hub_client_ids(2) for x in ("--hub-user", name)]
+    owner = _broker_owner()
+    ok(*hub.args("broker", "config", "--out", broker_dir, "--port", port, "--bind", "127.0.0.1", *users,
+                 *(["--owner", owner] if owner else [])))  # fmt: skip
+    broker = MosquittoBroker(workdir=tmp_path / "run", port=port, config_file=broker_dir / "mosquitto.conf")
+    broker.start()
+    config = HubConfig.model_validate(
+        {
+            "database_url": f"sqlite:///{tmp_path / 'hub.db'}",
+            "signing_key": str(tmp_path / "hub-signing.pem"),
+            "mqtt": {
+                "port": port,
+                "workers": 2,
+                "tls": {"ca_file": str(certs / "ca.crt"), "cert_dir": str(certs)},
+            },
+            "http": {"enabled": False},
+        }
+    )
+    service = HubService(config)
+    thread = threading.Thread(target=service.run, daemon=True)
+    thread.start()
+    kiosk_cfg = load_config(kiosk_dir / "kiosk.toml")
+    assert kiosk_cfg.mqtt is not None and kiosk_cfg.mqtt.tls is not None
+    store = KioskStore(tmp_path / "kiosk-state.db")
+    updates: list[Any] = []
+    link = KioskLink(kiosk_cfg.mqtt, KIOSK, store, hub_keys=[signing.public_key()], on_update=updates.append)
+    try:
+        assert service.ready.wait(20)
+        for i in range(20):
+            store.record(passage_fields(i, KIOSK))
+        link.start()
+        wait_for(drained(store), 30, "passages acked by the hub over TLS")
+        assert stored_count(service.db) == 20
+        now = dt.datetime.now(dt.UTC)
+        add_flag(service.db, PERSON["id"], "F0", starts_at=now, actor="test", now=now)
+        wait_for(lambda: any(u.type == "flags.delta" for u in updates), 20, "the flag delta over TLS")
+    finally:
+        link.stop()
+        service.stop_event.set()
+        thread.join(20)
+        broker.kill()
