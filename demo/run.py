@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import logging
 import os
 import shutil
 import signal
@@ -90,6 +91,10 @@ class Demo:
     _hub_thread: threading.Thread | None = None
 
     def start(self, hub_http_port: int) -> None:
+        handler = logging.FileHandler(self.root / "hub.log")  # the kiosks log to <kiosk>.log beside it
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logging.getLogger("hub").addHandler(handler)
+        logging.getLogger("hub").setLevel(logging.INFO)
         self.broker = MosquittoBroker(workdir=self.root / "mosquitto")
         self.broker.start()
         self.registry = RegistryServer(token=REGISTRY_TOKEN)

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
+from demo.world import CROWD_CCCD, FLAGGED_ID, FLAGGED_NAME, OPERATOR, REGISTRY_TOKEN
 from tests.conftest import REPO_ROOT
 
 
 def test_scripted_demo_turns_the_flagged_person_red_everywhere_and_exits_0() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "demo", "--scripted", "--timeout", "150"],
+        [sys.executable, "-m", "demo", "--scripted", "--timeout", "150", "--keep"],
         capture_output=True,
         text=True,
         cwd=REPO_ROOT,
@@ -27,6 +30,26 @@ def test_scripted_demo_turns_the_flagged_person_red_everywhere_and_exits_0() -> 
     assert len(re.findall(r"is RED at kiosk-", out)) == 3
     assert "every passage is at the hub and the registry" in out
     assert "Traceback" not in result.stderr
+    workdir = Path(re.search(r"^  files      (\S+)", out, re.M).group(1))  # type: ignore[union-attr]
+    try:
+        assert_logs_hold_no_personal_data_or_secrets(workdir)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def assert_logs_hold_no_personal_data_or_secrets(workdir: Path) -> None:
+    """Hub and kiosk logs at INFO: no name, id number, token, password or key of the run."""
+    logs = {p.name: p.read_text(errors="replace") for p in workdir.glob("*.log")}
+    assert {"hub.log", "kiosk-sieuthi-1.log", "kiosk-gatau-1.log", "kiosk-chot-1.log"} <= set(logs)
+    assert all(text.strip() for text in logs.values()), "every log has INFO lines to check"
+    secrets = [REGISTRY_TOKEN, OPERATOR[1], "PRIVATE KEY", FLAGGED_ID, FLAGGED_NAME]
+    for cccd in CROWD_CCCD:
+        id_number, _, name, *_ = cccd.split("|")
+        secrets += [id_number, name]
+    secrets += ["001099012346", "Phạm Văn Dũng", "001099012348", "Vũ Văn Giang", "Hoàng Thị Em"]
+    for name, text in logs.items():
+        found = [s for s in secrets if s in text]
+        assert not found, f"{name} logs {found}"
 
 
 def test_ctrl_c_stops_everything_cleanly() -> None:
