@@ -7,6 +7,7 @@ streams differ), including Lê Văn Cường, whom the hub flags F0 part-way thr
 from __future__ import annotations
 
 import random
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -97,10 +98,12 @@ def write_world(
         )
     )
     write_private(keys / "registry.token", REGISTRY_TOKEN.encode())
+    write_private(keys / "flag.key", secrets.token_hex(32).encode())  # the id-hash key hub and kiosks share
     hub_config = root / "hub.toml"
     hub_config.write_text(
         f'database_url = "sqlite:///{root / "hub.db"}"\n'
         f'signing_key = "{keys / "hub-signing.pem"}"\n'
+        f'flag_key_file = "{keys / "flag.key"}"\n'
         "stale_after_s = 30\n"
         f"[mqtt]\nport = {broker_port}\n"
         f"[http]\nport = {hub_http_port}\n"
@@ -129,6 +132,7 @@ def write_world(
             "[decode]\ndedupe_window_s = 4\n"
             "[indicator]\ngate_pin = 24\nhold_s = 1.0  # gpiozero mock pins: each kiosk is its own process\n"
             f'[verify]\ntrust = ["{root / "trust"}"]\nhub_public_key = "{keys / "hub-signing.pub.pem"}"\n'
+            f'flag_key_file = "{keys / "flag.key"}"\n'
             f'[policy]\nidentity_only = "{plan.identity_only}"\n'
             f"[mqtt]\nport = {broker_port}\nstatus_interval_s = 2\n"
             f"[screen]\nport = {port}\n"

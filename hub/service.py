@@ -28,7 +28,7 @@ from hub.registry.client import RegistryClient
 from hub.registry.forwarder import Forwarder, ForwarderConfig
 from hub.schema import migrate
 from kiosk.sdnotify import SystemdNotifier, watchdog_interval_s
-from kiosk.verify.flags import DEFAULT_KEY
+from kiosk.verify.flags import DEFAULT_KEY, read_flag_key
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ def flag_key(config: HubConfig) -> bytes:
     if config.flag_key_file is None:
         log.warning("no flag_key_file: using the development id-hash key; set a deployment key")
         return DEFAULT_KEY
-    return config.flag_key_file.read_bytes().strip()
+    return read_flag_key(config.flag_key_file)
 
 
 class HubService:

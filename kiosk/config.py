@@ -46,6 +46,9 @@ class VerifyConfig(BaseModel):
     )
     flags_file: Path | None = Field(None, description="initial flag list (JSON); the hub's deltas follow")
     hub_public_key: Path | None = Field(None, description="the hub's Ed25519 signing key (PEM)")
+    flag_key_file: Path | None = Field(
+        None, description="the deployment's id-hash key, the hub's flag_key_file (mode 0600); absent: dev key"
+    )
 
 
 class ScreenConfig(BaseModel):

@@ -38,7 +38,7 @@ from kiosk.screen.state import ScreenState
 from kiosk.sdnotify import SystemdNotifier, watchdog_interval_s
 from kiosk.store import KioskStore
 from kiosk.verify.flag_updates import apply_update
-from kiosk.verify.flags import FlagStore, load_flag_file
+from kiosk.verify.flags import DEFAULT_KEY, FlagStore, load_flag_file, read_flag_key
 from kiosk.verify.trust import TrustLoadError, TrustStore
 from kiosk.verify.verdict import Verdict
 from kiosk.verify.verifier import Verifier
@@ -86,7 +86,12 @@ class KioskService:
             size_cap_bytes=int(config.store.size_cap_mb * (1 << 20)),
             memory_spill_max=config.store.memory_spill_max,
         )
-        flags = load_flag_file(config.verify.flags_file) if config.verify.flags_file else FlagStore()
+        key = read_flag_key(config.verify.flag_key_file) if config.verify.flag_key_file else DEFAULT_KEY
+        flags = load_flag_file(config.verify.flags_file) if config.verify.flags_file else FlagStore(key)
+        if flags.key != key and config.verify.flag_key_file is not None:
+            raise ValueError(
+                f"{config.verify.flags_file}: hashed with another id-hash key than flag_key_file"
+            )
         self.flags = flags
         self._replay_flag_updates()
         self.verifier = GuardedVerifier(

@@ -36,6 +36,7 @@ from provisioning.registry import KioskRecord
 KIOSK_TOML = "kiosk.toml"
 CA_FILE = "ca.crt"
 HUB_KEY_FILE = "hub.pub.pem"
+FLAG_KEY_FILE = "flag.key"  # the deployment's id-hash key: a shared secret, installed 0600
 TRUST_DIR = "trust"
 DEFAULT_INSTALL_DIR = PurePosixPath("/etc/kiosk")
 DEFAULT_STATE_DIR = "/var/lib/kiosk"
@@ -135,7 +136,11 @@ def _policy_lines() -> list[str]:
 
 
 def render_kiosk_toml(
-    record: KioskRecord, install_dir: PurePosixPath, has_trust: bool, issued_at: dt.datetime
+    record: KioskRecord,
+    install_dir: PurePosixPath,
+    has_trust: bool,
+    issued_at: dt.datetime,
+    has_flag_key: bool = False,
 ) -> str:
     d = install_dir
     checkpoint_name = record.name + (f", {record.location}" if record.location else "")
@@ -160,6 +165,7 @@ def render_kiosk_toml(
         "[verify]",
         *trust,
         _kv("hub_public_key", d / HUB_KEY_FILE),
+        *([_kv("flag_key_file", d / FLAG_KEY_FILE)] if has_flag_key else []),
         "",
         '# Policy defaults (kiosk/verify/policy.py); adjust per checkpoint, e.g. identity_only = "PASS"',
         "# at a supermarket door. F0 and revoked always DENY whatever is written here.",
@@ -197,11 +203,12 @@ def bundle_files(
     trust: dict[str, bytes],
     install_dir: PurePosixPath = DEFAULT_INSTALL_DIR,
     issued_at: dt.datetime,
+    flag_key: bytes | None = None,
 ) -> dict[str, bytes]:
     """Relative path -> content of every file of the bundle."""
     if not install_dir.is_absolute():
         raise BundleError(f"--install-dir {install_dir}: must be an absolute path on the kiosk")
-    text = render_kiosk_toml(record, install_dir, bool(trust), issued_at)
+    text = render_kiosk_toml(record, install_dir, bool(trust), issued_at, flag_key is not None)
     check_config(text)
     files = {
         KIOSK_TOML: text.encode("utf-8"),
@@ -209,11 +216,16 @@ def bundle_files(
         CA_FILE: ca_pem,
         HUB_KEY_FILE: hub_key_pem,
         **{f"{TRUST_DIR}/{name}": data for name, data in sorted(trust.items())},
+        **({FLAG_KEY_FILE: flag_key} if flag_key is not None else {}),
     }
     for name, data in files.items():
         if b"PRIVATE KEY" in data:
             raise BundleError(f"refusing to write {name}: it holds a private key")
     return files
+
+
+def _mode(name: str) -> int:
+    return 0o600 if name == FLAG_KEY_FILE else 0o644
 
 
 def is_tarball(out: Path) -> bool:
@@ -243,7 +255,7 @@ def write_bundle(out: Path, files: dict[str, bytes], mtime: dt.datetime) -> Path
                 tar.addfile(info)
             for name, data in files.items():
                 info = tarfile.TarInfo(name)
-                info.size, info.mode, info.mtime = len(data), 0o644, int(mtime.timestamp())
+                info.size, info.mode, info.mtime = len(data), _mode(name), int(mtime.timestamp())
                 tar.addfile(info, io.BytesIO(data))
         out.write_bytes(buffer.getvalue())
         return out
@@ -251,5 +263,5 @@ def write_bundle(out: Path, files: dict[str, bytes], mtime: dt.datetime) -> Path
         path = out / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
-        path.chmod(0o644)
+        path.chmod(_mode(name))
     return out

@@ -233,6 +233,25 @@ def _hex_set(doc: Mapping[str, object], field: str) -> set[bytes]:
         raise FlagFileError(f"{field}: bad hex value") from exc
 
 
+MIN_FLAG_KEY_BYTES = 16
+
+
+def read_flag_key(path: Path) -> bytes:
+    """The deployment's id-hash key (hub and every kiosk share it; `hub init` makes it).
+
+    Flags travel as keyed hashes of id numbers: without the key, a copied flag list does not say whom
+    it names (12-digit ids are otherwise easy to enumerate). So the file is a secret: refused when
+    others can read it.
+    """
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        raise PermissionError(f"{path} is readable by others (mode {mode:o}); chmod 600 it")
+    key = path.read_bytes().strip()
+    if len(key) < MIN_FLAG_KEY_BYTES:
+        raise ValueError(f"{path}: an id-hash key of at least {MIN_FLAG_KEY_BYTES} bytes is needed")
+    return key
+
+
 def load_flag_file(path: Path) -> FlagStore:
     """Load the JSON format described in the module docstring. Raises FlagFileError."""
     try:

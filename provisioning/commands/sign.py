@@ -12,8 +12,10 @@ from pathlib import Path, PurePosixPath
 import click
 from cryptography.hazmat.primitives import serialization
 
+from kiosk.verify.flags import read_flag_key
 from provisioning import commands
 from provisioning.bundle import (
+    FLAG_KEY_FILE,
     HUB_KEY_FILE,
     TRUST_DIR,
     BundleError,
@@ -62,6 +64,13 @@ from provisioning.registry import ACTIVE, DECOMMISSIONED
     help=f"issuer public key / certificate, or a directory of them (repeatable)  [default: DIR/{TRUST_DIR}/]",
 )
 @click.option(
+    "--flag-key",
+    "flag_key_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help=f"the deployment's id-hash key (the hub's flag_key_file)  [default: DIR/{FLAG_KEY_FILE} if present]",
+)
+@click.option(
     "--install-dir",
     default="/etc/kiosk",
     show_default=True,
@@ -77,6 +86,7 @@ def command(
     out: Path | None,
     hub_key_path: Path | None,
     trust_paths: tuple[Path, ...],
+    flag_key_path: Path | None,
     install_dir: str,
     days: int,
 ) -> None:
@@ -105,6 +115,10 @@ def command(
     try:
         hub_pem = hub_public_key(read_input(hub_key_path, "--hub-key"), str(hub_key_path))
         trust = collect_trust(trust_paths)
+        flag_key_path = flag_key_path or (
+            directory / FLAG_KEY_FILE if (directory / FLAG_KEY_FILE).exists() else None
+        )
+        flag_key = read_flag_key(flag_key_path) if flag_key_path else None
         check_destination(out)
         # A dry run with the CA certificate standing in for the kiosk's: everything but the CSR is checked.
         bundle_files(
@@ -115,8 +129,9 @@ def command(
             trust=trust,
             install_dir=PurePosixPath(install_dir),
             issued_at=now,
+            flag_key=flag_key,
         )
-    except (BundleError, OSError) as exc:
+    except (BundleError, OSError, ValueError) as exc:
         fail(str(exc))
 
     try:
@@ -142,6 +157,7 @@ def command(
         trust=trust,
         install_dir=PurePosixPath(install_dir),
         issued_at=now,
+        flag_key=flag_key,
     )
     try:
         write_bundle(out, files, now)

@@ -781,7 +781,9 @@ def test_hub_and_kiosk_work_end_to_end_over_the_provisioned_tls_broker(
     from hub.service import HubService
     from kiosk.mqtt.link import KioskLink
     from kiosk.store import KioskStore
-    from provisioning.keyfiles import write_private_key
+    from kiosk.verify.flag_updates import apply_update
+    from kiosk.verify.flags import read_flag_key
+    from provisioning.keyfiles import write_private, write_private_key
     from tests.support.linkrig import drained, passage_fields, stored_count, wait_for
 
     signing = Ed25519PrivateKey.generate()
@@ -791,8 +793,10 @@ def test_hub_and_kiosk_work_end_to_end_over_the_provisioned_tls_broker(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
     )
+    write_private(hub.dir / "flag.key", b"deployment-id-hash-key-0123456789\n")  # as `hub init` makes it
     port = free_port()
     kiosk_dir = bring_up(hub, tmp_path, broker=f"127.0.0.1:{port}")
+    assert mode(kiosk_dir / "flag.key") == 0o600
     certs = tmp_path / "hub-certs"
     ok(*hub.args("hub", "certs", "--workers", 2, "--out", certs))
     assert mode(certs / "hub-ingest-1.key") == 0o600
@@ -806,6 +810,7 @@ def test_hub_and_kiosk_work_end_to_end_over_the_provisioned_tls_broker(
         {
             "database_url": f"sqlite:///{tmp_path / 'hub.db'}",
             "signing_key": str(tmp_path / "hub-signing.pem"),
+            "flag_key_file": str(hub.dir / "flag.key"),
             "mqtt": {
                 "port": port,
                 "workers": 2,
@@ -832,6 +837,12 @@ def test_hub_and_kiosk_work_end_to_end_over_the_provisioned_tls_broker(
         now = dt.datetime.now(dt.UTC)
         add_flag(service.db, PERSON["id"], "F0", starts_at=now, actor="test", now=now)
         wait_for(lambda: any(u.type == "flags.delta" for u in updates), 20, "the flag delta over TLS")
+        assert kiosk_cfg.verify.flag_key_file is not None
+        flags = FlagStore(read_flag_key(kiosk_cfg.verify.flag_key_file))  # as the kiosk service builds it
+        for update in updates:
+            if update.type == "flags.delta":
+                apply_update(flags, update)
+        assert flags.person(PERSON["id"], now + dt.timedelta(seconds=1)) is not None  # same key, same hash
     finally:
         link.stop()
         service.stop_event.set()
