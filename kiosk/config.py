@@ -10,11 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from kiosk.camera.config import CameraConfig
 from kiosk.config_errors import ConfigError, load_toml_model
 from kiosk.decode.config import DecodeConfig
+from kiosk.display.buttons import ButtonsConfig
 from kiosk.display.config import IndicatorConfig
 from kiosk.mqtt.config import MqttConfig
 from kiosk.store.config import StoreConfig
@@ -68,11 +69,21 @@ class KioskConfig(BaseModel):
     camera: CameraConfig = CameraConfig()
     decode: DecodeConfig = DecodeConfig()
     indicator: IndicatorConfig = IndicatorConfig()
+    buttons: ButtonsConfig = ButtonsConfig()
     verify: VerifyConfig = VerifyConfig()
     policy: PolicyConfig = PolicyConfig()
     store: StoreConfig = StoreConfig()
     mqtt: MqttConfig | None = Field(None, description="absent: a standalone kiosk that only records locally")
     screen: ScreenConfig = ScreenConfig()
+
+    @model_validator(mode="after")
+    def _pins_not_shared(self) -> KioskConfig:
+        i, b = self.indicator, self.buttons
+        outputs = {i.green_pin, i.red_pin, i.amber_pin, i.buzzer_pin, i.gate_pin} - {None}
+        inputs = [p for p in (b.confirm_pin, b.pass_pin, b.deny_pin) if p is not None]
+        if len(inputs) != len(set(inputs)) or outputs & set(inputs):
+            raise ValueError(f"button pins {inputs} must be distinct and not used by the indicator")
+        return self
 
 
 def load_config(path: str | Path) -> KioskConfig:

@@ -29,6 +29,7 @@ from kiosk.clock import WallClock
 from kiosk.config import KioskConfig
 from kiosk.decode import FrameScanner
 from kiosk.display import Indicator
+from kiosk.display.buttons import OfficerButtons
 from kiosk.mqtt.link import KioskLink
 from kiosk.officer import OfficerInputError, manual_declaration, officer_decision
 from kiosk.pipeline import Decision, ScanPipeline, run_until_stopped
@@ -130,6 +131,10 @@ class KioskService:
                 on_officer=self._officer_action, on_manual=self._manual_declaration,
             )  # fmt: skip
         self._last_shown: tuple[Verdict, str, bytes] | None = None  # (verdict, event_id, raw) on screen
+        self._officer_on_duty = config.buttons.officer_id  # who a physical button press is recorded as
+        self.buttons: OfficerButtons | None = None
+        if config.kiosk.mode == "assisted":
+            self.buttons = OfficerButtons(config.buttons, self._button_action, pin_factory=pin_factory)
         self.stop_event = threading.Event()
         self._started = time.monotonic()
 
@@ -174,10 +179,23 @@ class KioskService:
             raise ActionRefused(str(exc)) from None
         override = body.get("action") == "override"
         event_id = self._record_officer(verdict, shown[2], "assisted", officer, override)
+        self._officer_on_duty = officer
         # The screen now shows the officer's passage (its own event id) for the same scan: a second
         # action (an override after a confirmation) still refers to the scanned verdict.
         self._last_shown = (shown[0], event_id, shown[2])
         return {"message": verdict.message_vi, "verdict": verdict.outcome.value, "event_id": event_id}
+
+    def _button_action(self, body: dict[str, Any]) -> None:
+        """A physical button: the same action as on the screen, by the officer on duty."""
+        if self._officer_on_duty is None:
+            log.warning("officer button pressed, but no officer has identified on the screen yet")
+            return
+        try:
+            result = self._officer_action({**body, "officer_id": self._officer_on_duty})
+        except (ActionRefused, OfficerInputError) as exc:
+            log.info("officer button: %s", exc)
+            return
+        log.info("officer button: %s recorded", result["verdict"])
 
     def _manual_declaration(self, body: dict[str, Any]) -> dict[str, Any]:
         reading = self.clock.read()
@@ -187,6 +205,7 @@ class KioskService:
         except OfficerInputError as exc:
             raise ActionRefused(str(exc)) from None
         event_id = self._record_officer(verdict, None, "manual", officer, None)
+        self._officer_on_duty = officer
         return {"message": verdict.message_vi, "verdict": verdict.outcome.value, "event_id": event_id}
 
     def _apply_update(self, update: Signed) -> None:
@@ -306,6 +325,8 @@ class KioskService:
         self.capture.stop()
         if self.link is not None:
             self.link.stop()
+        if self.buttons is not None:
+            self.buttons.close()
         self.indicator.close()
         self.store.close()
 
