@@ -53,8 +53,8 @@ def test_physical_buttons_confirm_and_override_as_the_officer_on_duty(tmp_path: 
         assert len(store.passages()) == 1
         assert service.screen is not None
         shown = json.loads(get(service.screen.url + "api/state")[1])["current"]
-        code, _ = post(service.screen.url + "api/officer",
-                       {"officer_id": "CB-042", "action": "confirm", "event_id": shown["event_id"]})  # fmt: skip
+        confirm = {"officer_id": "CB-042", "action": "confirm", "event_id": shown["event_id"]}
+        code, _ = post(service.screen.url + "api/officer", confirm)
         assert code == 200
         press(pins, PINS["pass_pin"])
         wait_for(lambda: len(store.passages()) == 3, 5, "the let-pass button's passage")
