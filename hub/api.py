@@ -44,6 +44,13 @@ class ApiSettings:
     secure_cookie: bool = False  # set behind TLS
 
 
+class Problem(BaseModel):
+    detail: str
+
+
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem, "description": "no such item"}}
+
+
 class LoginIn(BaseModel):
     username: str = Field(min_length=1, max_length=64)
     password: str = Field(min_length=1, max_length=256)
@@ -114,6 +121,11 @@ def create_app(db: Database, settings: ApiSettings | None = None) -> FastAPI:
         openapi_url=f"{API}/openapi.json",
         docs_url=None,
         redoc_url=None,
+        responses={
+            400: {"model": Problem, "description": "the body is not JSON"},
+            401: {"model": Problem, "description": "not logged in, session expired, or login refused"},
+            403: {"model": Problem, "description": "the operator's role does not allow this"},
+        },
     )
 
     def current(request: Request) -> Operator:
@@ -211,7 +223,7 @@ def create_app(db: Database, settings: ApiSettings | None = None) -> FastAPI:
         s.on_flags_changed()
         return FlagVersion(version=version)
 
-    @app.post(f"{API}/flags/lift", response_model=FlagVersion, tags=["flags"])
+    @app.post(f"{API}/flags/lift", response_model=FlagVersion, tags=["flags"], responses=NOT_FOUND)
     def flags_lift(body: LiftIn, who: Op) -> FlagVersion:
         try:
             version = lift_flag(
@@ -277,7 +289,11 @@ def create_app(db: Database, settings: ApiSettings | None = None) -> FastAPI:
     def dead_letters(who: Admin, include_replayed: bool = False) -> list[dict[str, Any]]:
         return list_dead_letters(db, include_replayed=include_replayed)
 
-    @app.post(f"{API}/dead-letters/{{dead_letter_id}}/replay", tags=["registry"])
+    @app.post(
+        f"{API}/dead-letters/{{dead_letter_id}}/replay",
+        tags=["registry"],
+        responses={**NOT_FOUND, 409: {"model": Problem, "description": "already replayed"}},
+    )
     def dead_letter_replay(dead_letter_id: int, who: Admin) -> dict[str, Any]:
         try:
             ids = replay_dead_letter(db, dead_letter_id, now=s.clock(), actor=who.username)

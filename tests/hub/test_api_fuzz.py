@@ -1,0 +1,50 @@
+"""Property-based fuzzing of the operators' API from its own OpenAPI document (schemathesis): whatever an
+operator's client sends, valid or not, the hub answers with a response its schema allows, never a 5xx."""
+
+from __future__ import annotations
+
+import atexit
+import datetime as dt
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import content_type_conformance, not_a_server_error, status_code_conformance
+
+from hub.api import ApiSettings, create_app
+from hub.db import open_database
+from hub.ingest import store_events
+from hub.operators import login, set_operator
+from hub.schema import migrate
+from tests.hub.factory import T0, make_event
+
+PASSWORD = "fuzzing-password-1"
+TOKEN: dict[str, str] = {}
+
+
+def _fuzz_target() -> Any:
+    """A hub database of its own for the fuzzer (schemathesis loads the schema when the module loads)."""
+    folder = Path(tempfile.mkdtemp(prefix="hub-fuzz-"))
+    atexit.register(shutil.rmtree, folder, True)
+    db = open_database(f"sqlite:///{folder / 'hub.db'}")
+    migrate(db, T0)
+    now = dt.datetime.now(dt.UTC)
+    set_operator(db, "admin", "admin", PASSWORD, actor="test", now=now)
+    store_events(db, [make_event(i) for i in range(1, 6)], now=T0)
+    TOKEN["admin"] = login(db, "admin", PASSWORD, now=now)[0]
+    return schemathesis.openapi.from_asgi("/api/v1/openapi.json", create_app(db, ApiSettings()))
+
+
+schema = _fuzz_target()
+
+
+@schema.parametrize()
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+def test_no_input_makes_the_api_fail(case: Any) -> None:
+    case.call_and_validate(
+        headers={"Authorization": f"Bearer {TOKEN['admin']}"},
+        checks=[not_a_server_error, status_code_conformance, content_type_conformance],
+    )
