@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import paho.mqtt.client as mqtt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -30,6 +30,9 @@ from provisioning.keyfiles import load_private_key
 from wire import flagsync, topics
 from wire.envelope import seal
 from wire.idhash import id_hash
+
+if TYPE_CHECKING:  # key_rotation imports this module's load_signing_key
+    from hub.key_rotation import Announcement
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +108,7 @@ class FlagPublisher:
         self.snapshots_sent = 0
         self._last_resync: dict[str, float] = {}
         self._last_announce: dict[str, float] = {}
-        self.announcement: Any = None  # hub.key_rotation.Announcement while a key rotation is pending
+        self.announcement: Announcement | None = None  # while a key rotation is pending
         self.connected = threading.Event()
         self._client = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5
@@ -157,7 +160,7 @@ class FlagPublisher:
             topics.FLAGS_HEAD, seal(self._key, "flags.head", head, payload, self._clock()), retain=True
         )
 
-    def set_announcement(self, announcement: Any) -> None:
+    def set_announcement(self, announcement: Announcement | None) -> None:
         """A key rotation is pending: announce the next key now, and again to kiosks that lack it."""
         self.announcement = announcement
         self._last_announce.clear()
