@@ -47,6 +47,7 @@ from cryptography.hazmat.primitives import serialization
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.link import relay_baseline
 from hub.db import open_database
 from hub.mqtt_ingest import IngestWorker
 from hub.operators import set_operator
@@ -74,28 +75,6 @@ def run_worker(url: str, port: int, group: str, name: str, ready: Any, stop: Any
         ready.set()
     stop.wait()
     worker.stop()
-
-
-def relay_baseline(port: int, payloads: list[bytes], per_message: int) -> float:
-    got: queue.Queue[int] = queue.Queue()
-    sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-    sub.on_message = lambda _c, _u, m: got.put(len(m.payload))
-    sub.connect("127.0.0.1", port)
-    sub.subscribe("bench/relay", qos=1)
-    sub.loop_start()
-    pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-    pub.connect("127.0.0.1", port)
-    pub.loop_start()
-    time.sleep(0.3)
-    started = time.perf_counter()
-    for payload in payloads:
-        pub.publish("bench/relay", payload, qos=1)
-    for _ in payloads:
-        got.get(timeout=120)
-    elapsed = time.perf_counter() - started
-    pub.loop_stop()
-    sub.loop_stop()
-    return len(payloads) * per_message / elapsed
 
 
 def backlog(work: Path, run: str, kiosks: int, per_kiosk: int) -> dict[str, KioskStore]:
@@ -295,7 +274,7 @@ def main() -> int:
             payloads = [
                 encode_events(sample.outbox(limit=BATCH, after_seq=s)) for s in range(0, BATCH * 50, BATCH)
             ]
-            relay = relay_baseline(broker.port, payloads * 4, BATCH)
+            relay = relay_baseline(broker.port, payloads * 4)
             print(f"relay (plain paho, QoS 1, no storage): {relay:,.0f} events/s")
 
             one, lost1, dup1 = full_path(work, postgres.url, broker.port, "a", 1, args.kiosks, per_kiosk)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import click
 
 from hub import operators as accounts
-from hub.commands import actor, database, emit, json_option, utc_now
+from hub.commands import actor, database, utc_now
 from hub.ingest import rebase_kiosk_seq
 from hub.registry.forwarder import list_dead_letters, replay_dead_letter
+from kiosk.clitools import emit, json_option
 
 
 @click.group("operators")

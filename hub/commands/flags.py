@@ -7,7 +7,8 @@ import datetime as dt
 import click
 
 from hub import flags as flag_store
-from hub.commands import When, actor, database, emit, json_option, utc_now
+from hub.commands import When, actor, database, utc_now
+from kiosk.clitools import emit, json_option
 
 
 @click.group("flags")

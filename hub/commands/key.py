@@ -5,8 +5,9 @@ from __future__ import annotations
 import click
 
 from hub import key_rotation
-from hub.commands import config_of, database, emit, utc_now
+from hub.commands import config_of, database, utc_now
 from hub.fleet import fleet_view
+from kiosk.clitools import emit
 
 
 @click.group("key")

@@ -8,9 +8,10 @@ import json
 import click
 
 from hub import audit
-from hub.commands import Duration, When, actor, config_of, database, emit, hub_zone, json_option, utc_now
+from hub.commands import When, actor, config_of, database, hub_zone, utc_now
 from hub.fleet import fleet_view
 from hub.queries import recent_passages, report_csv, report_dict
+from kiosk.clitools import Duration, emit, json_option
 
 INCUBATION = dt.timedelta(days=14)
 

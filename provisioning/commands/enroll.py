@@ -12,8 +12,9 @@ from pathlib import Path
 
 import click
 
+from kiosk.clitools import Duration
 from provisioning import commands
-from provisioning.commands import Duration, dir_option, fail, log, note, open_book, open_registry
+from provisioning.commands import dir_option, fail, log, note, open_book, open_registry
 from provisioning.registry import ACTIVE, DECOMMISSIONED, PENDING, KioskRecord, check_kiosk_id
 from wire import topics
 

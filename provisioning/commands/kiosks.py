@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from provisioning.commands import dir_option, emit, open_registry
+from kiosk.clitools import emit
+from provisioning.commands import dir_option, open_registry
 
 
 @click.command("list")
