@@ -171,3 +171,12 @@ def test_missing_or_bad_config_is_a_clear_error(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text('database_url = "sqlite:///x.db"\nsigning_key = "k"\ncolour = "red"\n')
     assert "colour: unknown key" in run(bad, "kiosks", ok=False)
+
+
+def test_the_example_hub_config_is_valid() -> None:
+    from hub.config import load_hub_config
+    from tests.conftest import REPO_ROOT
+
+    config = load_hub_config(REPO_ROOT / "examples" / "hub.toml")
+    assert config.mqtt.tls is not None and config.registry is not None
+    assert config.mqtt.client_ids() == ["hub-ingest-1", "hub-flags"]
