@@ -65,3 +65,18 @@ def test_hub_bench_small_run_loses_nothing_and_prints_its_summary() -> None:
         r"propagation_p99_ms=[\d.]+ lost=0 dup=0",
         last,
     ), last
+
+
+def test_screen_bench_small_run_prints_its_summary() -> None:
+    result = subprocess.run(
+        [sys.executable, "bench/screen.py", "--verdicts", "20"],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    last = result.stdout.strip().splitlines()[-1]
+    assert re.fullmatch(
+        r"screen: p50_ms=[\d.]+ p99_ms=[\d.]+ light_p99_ms=[\d.]+ budget_ms=[\d.]+ p99_over_budget=[\d.]+", last
+    ), last
