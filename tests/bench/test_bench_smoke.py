@@ -78,5 +78,7 @@ def test_screen_bench_small_run_prints_its_summary() -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     last = result.stdout.strip().splitlines()[-1]
     assert re.fullmatch(
-        r"screen: p50_ms=[\d.]+ p99_ms=[\d.]+ light_p99_ms=[\d.]+ budget_ms=[\d.]+ p99_over_budget=[\d.]+", last
+        r"screen: p50_ms=[\d.]+ p99_ms=[\d.]+ light_p99_ms=[\d.]+ budget_ms=[\d.]+ "
+        r"p99_over_budget=[\d.]+",
+        last,
     ), last
