@@ -31,7 +31,7 @@ def main(ctx: click.Context, config_path: str) -> None:
 
 
 def _register() -> None:
-    from hub.commands import admin, flags, key, keys, queries, serve
+    from hub.commands import admin, flags, key, keys, queries, serve, trust
 
     main.add_command(serve.command)
     main.add_command(
@@ -42,6 +42,7 @@ def _register() -> None:
     main.add_command(keys.command)
     main.add_command(flags.group)
     main.add_command(key.group)
+    main.add_command(trust.group)
     for command in queries.COMMANDS:
         main.add_command(command)
     for command in admin.COMMANDS:

@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hub.db import Database
 from hub.flags import FlagChange, changes_since, head_version
+from hub.trust import current_trust_list
 from provisioning.keyfiles import load_private_key
 from wire import flagsync, topics
 from wire.envelope import seal
@@ -108,6 +109,7 @@ class FlagPublisher:
         self.snapshots_sent = 0
         self._last_resync: dict[str, float] = {}
         self._last_announce: dict[str, float] = {}
+        self.trust_published = 0
         self.announcement: Announcement | None = None  # while a key rotation is pending
         self.connected = threading.Event()
         self._client = mqtt.Client(
@@ -135,6 +137,8 @@ class FlagPublisher:
             return
         client.subscribe(topics.ALL_STATUS, qos=1)
         self._publish_head()
+        self.trust_published = 0  # (re)publish the retained trust list on every (re)connect
+        self.publish_trust()
         self.connected.set()
 
     def publish_pending(self) -> int:
@@ -159,6 +163,17 @@ class FlagPublisher:
         self._publish(
             topics.FLAGS_HEAD, seal(self._key, "flags.head", head, payload, self._clock()), retain=True
         )
+
+    def publish_trust(self) -> int:
+        """Publish the newest trust list, retained, if it is newer than what this publisher sent."""
+        current = current_trust_list(self.db)
+        if current is None or current[0] <= self.trust_published:
+            return self.trust_published
+        version, payload = current
+        self._publish(topics.TRUST, seal(self._key, "trust", version, payload, self._clock()), retain=True)
+        self.trust_published = version
+        log.info("trust list version %d published (%d keys)", version, len(payload.get("keys", [])))
+        return version
 
     def set_announcement(self, announcement: Announcement | None) -> None:
         """A key rotation is pending: announce the next key now, and again to kiosks that lack it."""

@@ -166,6 +166,17 @@ sessions = sa.Table(
     sa.Column("expires_at", sa.DateTime, nullable=False),
 )
 
+hub_documents = sa.Table(
+    "hub_documents",
+    metadata,
+    # Versioned documents the hub publishes, e.g. the issuers' trust list: written by the CLI or API,
+    # published by the running service, so both may run in different processes.
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("version", sa.BigInteger, nullable=False),
+    sa.Column("body", sa.JSON, nullable=False),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+)
+
 V1_TABLES = ("events", "event_rejects", "registry_outbox", "dead_letter", "kiosks", "flag_log", "hub_state",
              "audit_log")  # fmt: skip
 
@@ -180,10 +191,15 @@ def _v2_operators(conn: Connection) -> None:
     metadata.create_all(conn, tables=[operators, sessions])
 
 
+def _v3_documents(conn: Connection) -> None:
+    """Versioned documents the hub publishes (the trust list)."""
+    metadata.create_all(conn, tables=[hub_documents])
+
+
 Migration = Callable[[Connection], None]
 
 # Append only: never edit a released step, add a new one.
-MIGRATIONS: list[tuple[int, Migration]] = [(1, _v1_initial), (2, _v2_operators)]
+MIGRATIONS: list[tuple[int, Migration]] = [(1, _v1_initial), (2, _v2_operators), (3, _v3_documents)]
 
 MIGRATION_LOCK = "hub.schema.migrate"
 
