@@ -51,6 +51,34 @@ def _reject_row(ev: Any, reason: str, now: dt.datetime) -> dict[str, Any]:
     }
 
 
+@dataclass
+class _Prepared:
+    """One batch after validation: its rows (deduplicated within the batch) and its rejects."""
+
+    result: StoreResult
+    rows: dict[str, dict[str, Any]]
+    rejects: list[dict[str, Any]]
+
+
+def _prepare(batch: list[Any], from_kiosk: str | None, now: dt.datetime) -> _Prepared:
+    prepared = _Prepared(StoreResult(), {}, [])
+    for ev in batch:
+        try:
+            row = event_row(ev, now)
+            if from_kiosk is not None and row["kiosk_id"] != from_kiosk:
+                raise InvalidEvent(f"kiosk_id: {row['kiosk_id']!r} sent by kiosk {from_kiosk!r}")
+        except InvalidEvent as exc:
+            rej = _reject_row(ev, str(exc), now)
+            prepared.rejects.append(rej)
+            prepared.result.rejected.append((rej["event_id"], str(exc)))
+            continue
+        if row["event_id"] in prepared.rows:
+            prepared.result.duplicates.append(row["event_id"])
+            continue
+        prepared.rows[row["event_id"]] = row
+    return prepared
+
+
 def store_events_detailed(
     db: Database, batch: list[Any], *, now: dt.datetime, from_kiosk: str | None = None, in_order: bool = False
 ) -> StoreResult:
@@ -67,32 +95,31 @@ def store_events_detailed(
     message in between. A kiosk the hub has never seen starts at seq 1 (a new kiosk's first passage);
     after a hub database loss, `rebase_kiosk_seq` tells the hub where a kiosk's record continues.
     """
-    result = StoreResult()
-    rows: dict[str, dict[str, Any]] = {}
-    rejects: list[dict[str, Any]] = []
-    for ev in batch:
-        try:
-            row = event_row(ev, now)
-            if from_kiosk is not None and row["kiosk_id"] != from_kiosk:
-                raise InvalidEvent(f"kiosk_id: {row['kiosk_id']!r} sent by kiosk {from_kiosk!r}")
-        except InvalidEvent as exc:
-            rej = _reject_row(ev, str(exc), now)
-            rejects.append(rej)
-            result.rejected.append((rej["event_id"], str(exc)))
-            continue
-        if row["event_id"] in rows:
-            result.duplicates.append(row["event_id"])
-            continue
-        rows[row["event_id"]] = row
+    return store_many(db, [(from_kiosk, batch)], now=now, in_order=in_order)[0]
 
+
+def store_many(
+    db: Database, batches: list[tuple[str | None, list[Any]]], *, now: dt.datetime, in_order: bool = False
+) -> list[StoreResult]:
+    """Several batches (each with the kiosk that sent it) in ONE transaction: one commit, one fsync.
+
+    An ingest worker hands over every message that arrived while it was committing the previous group,
+    so under load the commit cost is shared by many messages. Each batch gets its own result, exactly as
+    `store_events_detailed` would have given it.
+    """
+    prepared = [_prepare(batch, kiosk, now) for kiosk, batch in batches]
+    rows: dict[str, dict[str, Any]] = {}
+    for p in prepared:
+        for event_id, row in p.rows.items():
+            rows.setdefault(event_id, row)  # the same event re-sent in two messages: one row
+    rejects = [r for p in prepared for r in p.rejects]
+    kept: set[str] = set(rows)
+    new_ids: set[str] = set()
     with db.begin() as conn:
         if in_order and rows:
             kept = _contiguous(conn, list(rows.values()))
-            result.deferred = [i for i in rows if i not in kept]
-            rows = {i: r for i, r in rows.items() if i in kept}
         # Sorted by event_id: concurrent overlapping batches take row locks in one order (no deadlock).
-        ordered = [rows[k] for k in sorted(rows)]
-        new_ids: set[str] = set()
+        ordered = [rows[k] for k in sorted(kept)]
         if ordered:
             stmt = db.insert_ignore(events).returning(events.c.event_id)
             new_ids = set(conn.execute(stmt, ordered).scalars())
@@ -117,10 +144,20 @@ def store_events_detailed(
         if rejects:
             conn.execute(sa.insert(event_rejects), rejects)
 
-    for r in ordered:
-        (result.stored if r["event_id"] in new_ids else result.duplicates).append(r["event_id"])
-    result.acked = [r["event_id"] for r in ordered] + [i for i, _ in result.rejected if i is not None]
-    return result
+    results = []
+    claimed: set[str] = set()
+    for p in prepared:
+        result = p.result
+        result.deferred = [i for i in p.rows if i not in kept]
+        here = sorted(i for i in p.rows if i in kept)
+        for event_id in here:
+            (result.stored if event_id in new_ids and event_id not in claimed else result.duplicates).append(
+                event_id
+            )
+            claimed.add(event_id)
+        result.acked = here + [i for i, _ in result.rejected if i is not None]
+        results.append(result)
+    return results
 
 
 def _contiguous(conn: sa.Connection, rows: list[dict[str, Any]]) -> set[str]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable
@@ -27,13 +28,14 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from hub.db import Database
-from hub.ingest import store_events_detailed
+from hub.ingest import store_many
 from wire import topics
 from wire.events import encode_ack
 
 log = logging.getLogger(__name__)
 
 GAP_RETRY_DELAYS_S = (0.01, 0.02, 0.04, 0.08)  # 150 ms at most, then the kiosk's re-send takes over
+MAX_GROUP_MESSAGES = 20  # messages committed together when they queue up behind a commit
 
 
 class IngestWorker:
@@ -57,6 +59,11 @@ class IngestWorker:
         self.stored_messages = 0
         self.errors = 0
         self.gap_waits = 0
+        # The network thread only decodes and queues; one storer thread commits and acks, so paho keeps
+        # reading (and PUBACKing) while the database works, and a commit serves every message queued.
+        self._inbox: queue.Queue[tuple[str, list[Any]]] = queue.Queue()
+        self._stopping = threading.Event()
+        self._storer = threading.Thread(target=self._store_loop, name=f"{client_id}-store", daemon=True)
         self.connected = threading.Event()
         self._client = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5
@@ -73,10 +80,15 @@ class IngestWorker:
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = self._expiry
         self._client.connect_async(self._host, self._port, keepalive=30, clean_start=False, properties=props)
+        self._storer.start()
         self._client.loop_start()
         return self
 
     def stop(self) -> None:
+        """Stop taking messages; what is still queued is not acked (the kiosks will re-send it)."""
+        self._stopping.set()
+        if self._storer.is_alive():
+            self._storer.join(10)
         self._client.disconnect()
         self._client.loop_stop()
 
@@ -104,38 +116,62 @@ class IngestWorker:
             self.errors += 1
             return
         batch = body if isinstance(body, list) else [body]
-        try:
-            acked = self._store_in_order(batch, kiosk_id)
-        except Exception:  # the database is down or full: do not ack, the kiosk will re-send
-            log.exception("hub ingest: storing a batch from %s failed", kiosk_id)
-            self.errors += 1
-            return
-        self.stored_messages += 1
-        if acked:
-            client.publish(topics.acks(kiosk_id), encode_ack(acked), qos=1)
+        self._inbox.put((kiosk_id, batch))
 
-    def _store_in_order(self, batch: list[Any], kiosk_id: str) -> list[str]:
-        """Store, and when the batch is ahead of the kiosk's log, give the batch before it a moment.
+    def _store_loop(self) -> None:
+        """Commit what arrived while the last commit ran, as one group: one transaction, then the acks."""
+        while not self._stopping.is_set():
+            try:
+                first = self._inbox.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            group = [first]
+            while len(group) < MAX_GROUP_MESSAGES:
+                try:
+                    group.append(self._inbox.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                acks = self._store_in_order(group)
+            except Exception:  # the database is down or full: do not ack, the kiosks will re-send
+                log.exception("hub ingest: storing %d messages failed", len(group))
+                self.errors += len(group)
+                continue
+            self.stored_messages += len(group)
+            for kiosk_id, acked in acks.items():
+                if acked:
+                    self._client.publish(topics.acks(kiosk_id), encode_ack(acked), qos=1)
+
+    def _store_in_order(self, group: list[tuple[str, list[Any]]]) -> dict[str, list[str]]:
+        """Store, and when a batch is ahead of its kiosk's log, give the batch before it a moment.
 
         With several workers on a shared subscription, a kiosk's consecutive batches often reach two
         workers at once and the later one may look for its predecessor before that commit lands. Waiting
         a few short, growing intervals lets it land; a batch that is really missing (lost with a broker)
         stays unacked and the kiosk's go-back-N re-sends it.
         """
-        result = store_events_detailed(self.db, batch, now=self._clock(), from_kiosk=kiosk_id, in_order=True)
-        acked = list(result.acked)
-        for delay in GAP_RETRY_DELAYS_S:
-            if not result.deferred:
+        acks: dict[str, list[str]] = {}
+        pending = group
+        for delay in (0.0, *GAP_RETRY_DELAYS_S):
+            if not pending:
                 break
-            self.gap_waits += 1
-            time.sleep(delay)
-            deferred = set(result.deferred)
-            waiting = [e for e in batch if isinstance(e, dict) and e.get("event_id") in deferred]
-            result = store_events_detailed(
-                self.db, waiting, now=self._clock(), from_kiosk=kiosk_id, in_order=True
-            )
-            acked += result.acked
-        return acked
+            if delay:
+                self.gap_waits += 1
+                time.sleep(delay)
+            results = store_many(self.db, pending, now=self._clock(), in_order=True)
+            waiting: list[tuple[str, list[Any]]] = []
+            for (kiosk_id, batch), result in zip(pending, results, strict=True):
+                acks.setdefault(kiosk_id, []).extend(result.acked)
+                if result.deferred:
+                    deferred = set(result.deferred)
+                    waiting.append(
+                        (
+                            kiosk_id,
+                            [e for e in batch if isinstance(e, dict) and e.get("event_id") in deferred],
+                        )
+                    )
+            pending = waiting
+        return acks
 
     def _status(self, kiosk_id: str, payload: bytes) -> None:
         if self._on_status is None or not payload:
