@@ -121,8 +121,7 @@ def store_many(
         # Sorted by event_id: concurrent overlapping batches take row locks in one order (no deadlock).
         ordered = [rows[k] for k in sorted(kept)]
         if ordered:
-            stmt = db.insert_ignore(events).returning(events.c.event_id)
-            new_ids = set(conn.execute(stmt, ordered).scalars())
+            new_ids = _insert_new(db, conn, ordered)
             # Outbox in the kiosk's own order; this never waits on another batch (see module docstring).
             by_seq = sorted(ordered, key=lambda r: (r["kiosk_id"], r["seq"]))
             outbox = [
@@ -158,6 +157,21 @@ def store_many(
         result.acked = here + [i for i, _ in result.rejected if i is not None]
         results.append(result)
     return results
+
+
+def _insert_new(db: Database, conn: sa.Connection, rows: list[dict[str, Any]]) -> set[str]:
+    """Insert the rows (ON CONFLICT DO NOTHING); returns the ids that were not stored before.
+
+    Not `INSERT ... RETURNING`: for that SQLAlchemy builds one huge multi-row statement that psycopg
+    re-parses for every batch (measured: ~80% of the hub worker's CPU). A plain executemany is a short,
+    cached statement (pipelined by psycopg), about 5x cheaper per event. Which ids are new is read first;
+    if another worker commits the same id in between, both count it as new, the table still holds it
+    once and the outbox's unique event_id keeps its forwarding single: only the statistics differ.
+    """
+    ids = [r["event_id"] for r in rows]
+    existing = set(conn.execute(sa.select(events.c.event_id).where(events.c.event_id.in_(ids))).scalars())
+    conn.execute(db.insert_ignore(events), rows)
+    return set(ids) - existing
 
 
 def _contiguous(conn: sa.Connection, rows: list[dict[str, Any]]) -> set[str]:

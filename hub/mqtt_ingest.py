@@ -34,7 +34,10 @@ from wire.events import encode_ack
 
 log = logging.getLogger(__name__)
 
-GAP_RETRY_DELAYS_S = (0.01, 0.02, 0.04, 0.08)  # 150 ms at most, then the kiosk's re-send takes over
+# How long a batch ahead of its kiosk's log waits for its predecessor. Waiting costs nothing but a retry
+# per group, and giving up early is dear: the kiosk then re-sends only after its ack timeout (15 s).
+GAP_WAIT_S = 5.0
+GAP_RETRY_S = 0.01  # how often it is tried again while nothing else arrives
 MAX_GROUP_MESSAGES = 20  # messages committed together when they queue up behind a commit
 
 
@@ -119,59 +122,52 @@ class IngestWorker:
         self._inbox.put((kiosk_id, batch))
 
     def _store_loop(self) -> None:
-        """Commit what arrived while the last commit ran, as one group: one transaction, then the acks."""
+        """Commit what arrived while the last commit ran, as one group: one transaction, then the acks.
+
+        A batch ahead of its kiosk's log (its predecessor went to another worker of the shared
+        subscription and is being committed there) is not slept on: it rides along with the next groups
+        for up to GAP_WAIT_S, while this worker goes on storing other messages. A batch whose
+        predecessor is really missing (lost with a broker) then stays unacked, and the kiosk's
+        go-back-N re-sends it.
+        """
+        waiting: list[tuple[float, str, list[Any]]] = []  # (give up at, kiosk, events still deferred)
         while not self._stopping.is_set():
+            group: list[tuple[str, list[Any]]] = [(k, b) for _, k, b in waiting]
             try:
-                first = self._inbox.get(timeout=0.2)
+                group.append(self._inbox.get(timeout=GAP_RETRY_S if waiting else 0.2))
             except queue.Empty:
-                continue
-            group = [first]
+                if not waiting:
+                    continue
             while len(group) < MAX_GROUP_MESSAGES:
                 try:
                     group.append(self._inbox.get_nowait())
                 except queue.Empty:
                     break
+            deadlines = [d for d, _, _ in waiting]
             try:
-                acks = self._store_in_order(group)
+                results = store_many(self.db, group, now=self._clock(), in_order=True)
             except Exception:  # the database is down or full: do not ack, the kiosks will re-send
                 log.exception("hub ingest: storing %d messages failed", len(group))
                 self.errors += len(group)
+                waiting = []
                 continue
-            self.stored_messages += len(group)
+            self.stored_messages += len(group) - len(deadlines)
+            now = time.monotonic()
+            acks: dict[str, list[str]] = {}
+            waiting = []
+            for i, ((kiosk_id, batch), result) in enumerate(zip(group, results, strict=True)):
+                acks.setdefault(kiosk_id, []).extend(result.acked)
+                if not result.deferred:
+                    continue
+                give_up = deadlines[i] if i < len(deadlines) else now + GAP_WAIT_S
+                if now < give_up:
+                    self.gap_waits += 1
+                    deferred = set(result.deferred)
+                    still = [e for e in batch if isinstance(e, dict) and e.get("event_id") in deferred]
+                    waiting.append((give_up, kiosk_id, still))
             for kiosk_id, acked in acks.items():
                 if acked:
                     self._client.publish(topics.acks(kiosk_id), encode_ack(acked), qos=1)
-
-    def _store_in_order(self, group: list[tuple[str, list[Any]]]) -> dict[str, list[str]]:
-        """Store, and when a batch is ahead of its kiosk's log, give the batch before it a moment.
-
-        With several workers on a shared subscription, a kiosk's consecutive batches often reach two
-        workers at once and the later one may look for its predecessor before that commit lands. Waiting
-        a few short, growing intervals lets it land; a batch that is really missing (lost with a broker)
-        stays unacked and the kiosk's go-back-N re-sends it.
-        """
-        acks: dict[str, list[str]] = {}
-        pending = group
-        for delay in (0.0, *GAP_RETRY_DELAYS_S):
-            if not pending:
-                break
-            if delay:
-                self.gap_waits += 1
-                time.sleep(delay)
-            results = store_many(self.db, pending, now=self._clock(), in_order=True)
-            waiting: list[tuple[str, list[Any]]] = []
-            for (kiosk_id, batch), result in zip(pending, results, strict=True):
-                acks.setdefault(kiosk_id, []).extend(result.acked)
-                if result.deferred:
-                    deferred = set(result.deferred)
-                    waiting.append(
-                        (
-                            kiosk_id,
-                            [e for e in batch if isinstance(e, dict) and e.get("event_id") in deferred],
-                        )
-                    )
-            pending = waiting
-        return acks
 
     def _status(self, kiosk_id: str, payload: bytes) -> None:
         if self._on_status is None or not payload:

@@ -10,6 +10,7 @@ import contextlib
 import shutil
 import signal
 import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -125,9 +126,26 @@ class PostgresServer:
         )
         try:
             wait_for_port(self.port, timeout=20)
+            self._wait_accepting(timeout=30)
         except TimeoutError:
             self.stop()
             raise RuntimeError(f"postgres did not start: {self.log_path.read_text()[-2000:]}") from None
+
+    def _wait_accepting(self, timeout: float) -> None:
+        """The port opens before recovery ends ("the database system is starting up"): wait for a login."""
+        import psycopg
+
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                psycopg.connect(
+                    self.url.replace("postgresql+psycopg://", "postgresql://"), connect_timeout=2
+                ).close()
+                return
+            except psycopg.OperationalError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError("postgres accepts no logins") from None
+                time.sleep(0.05)
 
     def stop(self) -> None:
         """SIGINT = PostgreSQL's fast shutdown; SIGKILL if it does not go within 10 s."""
