@@ -47,6 +47,7 @@ from cryptography.hazmat.primitives import serialization
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.latency import LatencyProxy
 from bench.link import relay_baseline
 from hub.db import open_database
 from hub.mqtt_ingest import IngestWorker
@@ -64,6 +65,7 @@ from wire.envelope import key_id, load_public_key, open_envelope
 from wire.events import encode_events
 
 BATCH = 100
+LAN_DELAY_S = 0.001  # each way: PostgreSQL on another machine of the same LAN
 PASSWORD = "bench-password-long"
 
 
@@ -91,11 +93,19 @@ def backlog(work: Path, run: str, kiosks: int, per_kiosk: int) -> dict[str, Kios
 
 
 def full_path(
-    work: Path, server_url: str, port: int, run: str, workers: int, kiosks: int, per_kiosk: int
+    work: Path,
+    server_url: str,
+    port: int,
+    run: str,
+    workers: int,
+    kiosks: int,
+    per_kiosk: int,
+    db_port: int | None = None,
 ) -> tuple[float, int, int]:
-    """events/s from link start to every outbox empty; (rate, lost, dup)."""
-    url = fresh_postgres_url(server_url)
-    migrate(open_database(url), dt.datetime.now(dt.UTC))
+    """events/s from link start to every outbox empty; (rate, lost, dup). `db_port`: workers' way in."""
+    direct = fresh_postgres_url(server_url)
+    migrate(open_database(direct), dt.datetime.now(dt.UTC))
+    url = direct if db_port is None else re.sub(r":\d+/", f":{db_port}/", direct, count=1)
     stores = backlog(work, run, kiosks, per_kiosk)
     ctx = multiprocessing.get_context("spawn")
     stop = ctx.Event()
@@ -132,7 +142,7 @@ def full_path(
         f"worker processes {worker_cpu:.1f}s (with their start-up)"
     )
     n = kiosks * per_kiosk
-    db = open_database(url)
+    db = open_database(direct)
     with db.begin() as conn:
         stored = int(conn.execute(sa.select(sa.func.count()).select_from(events_table)).scalar() or 0)
         distinct = int(
@@ -287,6 +297,23 @@ def main() -> int:
                 f"(lost {lost2}, dup {dup2})"
             )
 
+            proxy = LatencyProxy(postgres.port, LAN_DELAY_S).start()
+            try:
+                lan = [
+                    full_path(
+                        work, postgres.url, broker.port, f"lan{n}", n, args.kiosks, per_kiosk, proxy.port
+                    )
+                    for n in (1, args.workers)
+                ]
+            finally:
+                proxy.stop()
+            lost_lan, dup_lan = sum(r[1] for r in lan), sum(r[2] for r in lan)
+            print(
+                f"database over a LAN link ({LAN_DELAY_S * 1000:g} ms each way): 1 worker {lan[0][0]:,.0f}, "
+                f"{args.workers} workers {lan[1][0]:,.0f} events/s, scaling {lan[1][0] / lan[0][0]:.2f} "
+                f"(lost {lost_lan}, dup {dup_lan})"
+            )
+
             latencies, forged = propagation(work, broker.port, args.fleet, args.flags)
             p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
             print(
@@ -299,7 +326,7 @@ def main() -> int:
     print(
         f"hub: ingest_per_s={many:.0f} relay_per_s={relay:.0f} ratio={many / relay:.3f} "
         f"workers_scaling={many / one:.2f} propagation_p99_ms={p99:.1f} "
-        f"lost={lost1 + lost2} dup={dup1 + dup2}"
+        f"lost={lost1 + lost2 + lost_lan} dup={dup1 + dup2 + dup_lan}"
     )
     return 0
 
