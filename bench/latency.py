@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from typing import Any
 
 
 class LatencyProxy:
@@ -69,3 +70,11 @@ class LatencyProxy:
             pass
         queue.put_nowait((0.0, b""))
         await sender
+
+
+def serve_in_process(target_port: int, delay_s: float, port_out: Any, stop: Any) -> None:
+    """Entry point of a separate process: the relay must not share a GIL with the load it measures."""
+    proxy = LatencyProxy(target_port, delay_s).start()
+    port_out.put(proxy.port)
+    stop.wait()
+    proxy.stop()

@@ -1,10 +1,15 @@
 """The hub's MQTT side of ingest: events in, durable commit, acks out.
 
-Several hub workers can run at once: with MQTT 5 they join one shared subscription
-(`$share/hub/...`) and the broker hands each message to one of them. Each message is stored with
-`store_events` (one transaction) and only then acked to its kiosk, so an ack always means "on the
-hub's disk". A worker that dies before the commit never acks: the kiosk re-sends, and the hub's
-unique `event_id` makes the second copy a no-op.
+Several hub workers split the kiosks between them: worker i of N owns the kiosks whose id hashes to
+partition i (`wire.topics.kiosk_partition`) and joins its partition's shared subscription
+(`$share/hub-p<i>-of-<N>/...`; more processes may join the same partition's group as standbys). Each
+partition's group receives every event message and the worker drops the ones of kiosks it does not
+own. Why not one group for all: the hub stores each kiosk's passages in seq order, which locks that
+kiosk's row until commit; with one group, every worker's commit touched most kiosks and the workers
+took turns (measured: 2 workers no faster than 1). Owning kiosks, workers never touch the same one.
+Messages are stored (one transaction per group of queued messages) and only then acked to the kiosk,
+so an ack always means "on the hub's disk". A worker that dies before the commit never acks: the kiosk
+re-sends, and the hub's unique `event_id` makes the second copy a no-op.
 
 The kiosk id comes from the topic, which the broker's ACL ties to the client certificate, and
 `store_events` refuses events claiming another kiosk_id: one kiosk cannot write another's log.
@@ -50,6 +55,8 @@ class IngestWorker:
         client_id: str = "hub-ingest-1",
         group: str = "hub",
         shared: bool = True,
+        partition: int = 0,
+        partitions: int = 1,
         session_expiry_s: int = 3600,
         tls: dict[str, str] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -58,6 +65,10 @@ class IngestWorker:
         self.db = db
         self._clock = clock
         self._on_status = on_status
+        if not 0 <= partition < partitions:
+            raise ValueError(f"partition {partition} of {partitions}")
+        self._partition, self._partitions = partition, partitions
+        group = topics.partition_group(group, partition, partitions)
         self._subscription = topics.shared(group, topics.ALL_EVENTS) if shared else topics.ALL_EVENTS
         self.stored_messages = 0
         self.errors = 0
@@ -112,6 +123,8 @@ class IngestWorker:
         if channel == "status":
             self._status(kiosk_id, message.payload)
             return
+        if self._partitions > 1 and topics.kiosk_partition(kiosk_id, self._partitions) != self._partition:
+            return  # another worker's kiosk: its partition's group got the same message
         try:
             body = json.loads(message.payload)
         except (UnicodeDecodeError, json.JSONDecodeError):

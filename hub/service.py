@@ -60,6 +60,8 @@ class HubService:
                 client_id=client_id,
                 tls=m.tls_for(client_id),
                 on_status=self._status if i == 0 else None,
+                partition=i,
+                partitions=len(ingest_ids),
             )
             for i, client_id in enumerate(ingest_ids)
         ]

@@ -7,6 +7,7 @@ broker's ACLs can pin each kiosk to its own topics.
 from __future__ import annotations
 
 import re
+import zlib
 
 ROOT = "checkpoint/v1"
 FLAGS = f"{ROOT}/flags"
@@ -81,3 +82,13 @@ def hub_client_ids(workers: int, prefix: str = "hub") -> list[str]:
     if workers < 1:
         raise ValueError("at least one ingest worker")
     return [*(f"{prefix}-ingest-{i}" for i in range(1, workers + 1)), f"{prefix}-flags"]
+
+
+def kiosk_partition(kiosk_id: str, partitions: int) -> int:
+    """Which of `partitions` hub ingest workers owns a kiosk: stable across processes and restarts."""
+    return zlib.crc32(kiosk_id.encode()) % partitions
+
+
+def partition_group(group: str, partition: int, partitions: int) -> str:
+    """The shared-subscription group of one partition (one group when there is one partition)."""
+    return group if partitions == 1 else f"{group}-p{partition}-of-{partitions}"
