@@ -2,7 +2,7 @@
 
 Several hub workers split the kiosks between them: worker i of N owns the kiosks whose id hashes to
 partition i (`wire.topics.kiosk_partition`) and joins its partition's shared subscription
-(`$share/hub-p<i>-of-<N>/...`; more processes may join the same partition's group as standbys). Each
+(`$share/hub-p<i>-of-<N>/...`; a second member of a group would still be correct, only slower). Each
 partition's group receives every event message and the worker drops the ones of kiosks it does not
 own. Why not one group for all: the hub stores each kiosk's passages in seq order, which locks that
 kiosk's row until commit; with one group, every worker's commit touched most kiosks and the workers
