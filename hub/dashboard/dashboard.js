@@ -19,6 +19,7 @@ const T = {
     audited: "Mọi truy vấn truy vết được ghi vào nhật ký kiểm toán cùng tên người tra cứu.",
     added: "Đã gắn cờ, phiên bản ", lifted: "Đã gỡ cờ, phiên bản ", bad_login: "Sai tên đăng nhập hoặc mật khẩu",
     forbidden: "Tài khoản của bạn không có quyền này", other_lang: "English", per_hour: "Theo giờ",
+    audit: "Nhật ký kiểm toán", action: "Hành động", who: "Người thực hiện", detail: "Chi tiết", all: "Tất cả",
   },
   en: {
     title: "Checkpoint dashboard", login: "Log in", logout: "Log out", username: "Username", password: "Password",
@@ -35,6 +36,7 @@ const T = {
     audited: "Every trace query is written to the audit log with who asked.", added: "Flag added, version ",
     lifted: "Flag lifted, version ", bad_login: "Wrong username or password",
     forbidden: "Your account does not have this right", other_lang: "Tiếng Việt", per_hour: "By hour",
+    audit: "Audit log", action: "Action", who: "Who", detail: "Detail", all: "All",
   },
 };
 const ROLES = ["viewer", "operator", "admin"];
@@ -231,7 +233,18 @@ async function loadReport(event) {
   }
 }
 
-const LOADERS = { fleet: loadFleet, passages: loadPassages, flags: loadFlags, reports: loadReport, trace: null };
+async function loadAudit(event) {
+  if (event) event.preventDefault();
+  const action = $("audit-action").value;
+  const rows = await api("/audit?limit=200" + (action ? `&action=${encodeURIComponent(action)}` : ""));
+  fill("audit-table", rows, (tr, a) => {
+    cell(tr, localTime(a.at)); cell(tr, a.actor); cell(tr, a.action); cell(tr, JSON.stringify(a.detail));
+  });
+}
+
+const LOADERS = {
+  fleet: loadFleet, passages: loadPassages, flags: loadFlags, reports: loadReport, audit: loadAudit, trace: null,
+};
 
 function show(view) {
   current = view;
@@ -305,5 +318,6 @@ document.addEventListener("DOMContentLoaded", async () => {
   $("flag-search").addEventListener("submit", (e) => { e.preventDefault(); refresh(); });
   $("trace-form").addEventListener("submit", runTrace);
   $("report-form").addEventListener("submit", loadReport);
+  $("audit-form").addEventListener("submit", (e) => { loadAudit(e).catch((err) => say(err.message, true)); });
   try { showApp(await api("/me")); } catch (e) { showLogin(); }
 });

@@ -47,7 +47,7 @@ class Hub:
             f"[mqtt]\nport = {broker.port}\n[http]\nport = 0\n"
         )
         self.service = HubService(load_hub_config(config))
-        for name, role in (("lan", "operator"), ("minh", "viewer")):
+        for name, role in (("lan", "operator"), ("minh", "viewer"), ("an", "admin")):
             set_operator(self.service.db, name, role, PASSWORD, actor="test", now=dt.datetime.now(dt.UTC))
         self.thread = threading.Thread(target=self.service.run, daemon=True)
         self.thread.start()
@@ -165,6 +165,7 @@ def test_viewer_sees_no_flags_or_trace_and_the_api_refuses_them(hub: Hub, screen
     expect(page.locator("#who")).to_have_text("minh (viewer)")
     expect(page.locator(".tab[data-view=flags]")).to_be_hidden()
     expect(page.locator(".tab[data-view=trace]")).to_be_hidden()
+    expect(page.locator(".tab[data-view=audit]")).to_be_hidden()
     response = page.request.get(
         f"{hub.url}/api/v1/trace/person?id={PERSON}&from=2026-01-01T00:00Z&to=2027-01-01T00:00Z"
     )
@@ -208,3 +209,25 @@ def test_dashboard_is_keyboard_usable_readable_and_self_contained(hub: Hub, scre
     assert screen_page.external == []
     assert all(u.startswith(hub.url) for u in screen_page.requested)
     screen_page.screenshot("keyboard")
+
+
+def test_admin_reads_the_audit_log_of_traces(hub: Hub, screen_page: ScreenPage) -> None:
+    page = screen_page.page
+    login(page, hub.url, "lan")
+    expect(page.locator(".tab[data-view=audit]")).to_be_hidden()  # operators trace; admins audit them
+    page.locator(".tab[data-view=trace]").click()
+    page.locator("#trace-id").fill(PERSON)
+    page.locator("#trace-form button[type=submit]").click()
+    expect(page.locator("#trace-table tbody tr")).to_have_count(1)
+    page.locator("#logout").click()
+
+    login(page, hub.url, "an")
+    page.locator(".tab[data-view=audit]").click()
+    page.locator("#audit-action").select_option("trace")
+    page.locator("#audit-form button[type=submit]").click()
+    rows = page.locator("#audit-table tbody tr")
+    expect(rows).to_have_count(2)  # the person and the contacts query of one trace
+    expect(rows.first).to_contain_text("lan")
+    expect(rows.first).to_contain_text(PERSON)
+    screen_page.screenshot("audit")
+    assert screen_page.external == []
