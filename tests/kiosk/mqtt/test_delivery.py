@@ -62,6 +62,9 @@ def test_broker_killed_and_restarted_mid_stream_loses_nothing(
         scanner.start()
         for _ in range(3):
             time.sleep(0.4)
+            # Killed while connected (not while a reconnect waits for its CONNACK): each kill is a
+            # disconnect the link must live through.
+            wait_for(lambda: link.connected, 20, "the link to be connected before the broker dies")
             broker.kill()
             time.sleep(0.4)
             broker.start()
