@@ -182,5 +182,14 @@ class KioskRegistry:
         self.db["settings"].upsert({"key": "broker", "value": record.to_json()}, pk="key")
 
     def hub_users(self) -> tuple[str, ...]:
+        """Every name the hub connects as: the broker's hub users and the identities `hub certs` issued."""
         broker = self.broker()
-        return broker.settings.hub_users if broker else ()
+        return tuple(dict.fromkeys((*(broker.settings.hub_users if broker else ()), *self.hub_identities())))
+
+    def set_hub_identities(self, names: list[str]) -> None:
+        """The hub connections `provision hub certs` issued certificates for (broker config uses them)."""
+        self.db["settings"].upsert({"key": "hub_identities", "value": json.dumps(names)}, pk="key")
+
+    def hub_identities(self) -> tuple[str, ...]:
+        rows = list(self.db["settings"].rows_where("key = ?", ["hub_identities"]))
+        return tuple(json.loads(rows[0]["value"])) if rows else ()

@@ -36,7 +36,7 @@ from provisioning.registry import ACTIVE, DECOMMISSIONED, PENDING, BrokerRecord
     "--hub-user",
     "hub_users",
     multiple=True,
-    help="certificate CN of a hub connection (repeatable)  [default: hub]",
+    help="certificate CN of a hub connection (repeatable)  [default: what `provision hub certs` issued]",
 )
 @click.option("--owner", default=None, help="the user Mosquitto runs as, e.g. mosquitto (needs root)")
 def command(
@@ -66,7 +66,8 @@ def command(
         port=port or base.port,
         bind_address=bind_address or base.bind_address,
         hostnames=tuple(names),
-        hub_users=tuple(dict.fromkeys(hub_users)) or base.hub_users,
+        # Named here > issued by `provision hub certs` > as last written > "hub".
+        hub_users=tuple(dict.fromkeys(hub_users)) or registry.hub_identities() or base.hub_users,
         pin_client_ids=base.pin_client_ids,
         persistence=base.persistence,
         max_queued_messages=base.max_queued_messages,

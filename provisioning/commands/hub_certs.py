@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from provisioning.commands import dir_option, fail, log, open_ca
+from provisioning.commands import dir_option, fail, log, open_ca, open_registry
 from provisioning.keyfiles import write_private_key
 from wire import topics
 
@@ -47,9 +47,10 @@ def command(directory: Path, workers: int, prefix: str, out: Path, days: int) ->
             write_private_key(out / f"{name}.key", key)
             (out / f"{name}.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
         shutil.copyfile(ca.cert_path, out / "ca.crt")
+        open_registry(directory, create=True).set_hub_identities(names)
     except OSError as exc:
         fail(f"cannot write the hub certificates in {out}: {exc}")
     log.info("hub certificates for %d connections in %s", len(names), out)
     click.echo(f"wrote {', '.join(names)} in {out}")
     click.echo('hub.toml: [mqtt.tls] ca_file = "' + str(out / "ca.crt") + f'" and cert_dir = "{out}"')
-    click.echo("broker:   provision broker config " + " ".join(f"--hub-user {n}" for n in names))
+    click.echo("broker:   run `provision broker config` again: it grants these names the hub's rights")

@@ -800,10 +800,13 @@ def test_hub_and_kiosk_work_end_to_end_over_the_provisioned_tls_broker(
     certs = tmp_path / "hub-certs"
     ok(*hub.args("hub", "certs", "--workers", 2, "--out", certs))
     assert mode(certs / "hub-ingest-1.key") == 0o600
-    users = [x for name in topics.hub_client_ids(2) for x in ("--hub-user", name)]
-    owner = _broker_owner()
-    ok(*hub.args("broker", "config", "--out", broker_dir, "--port", port, "--bind", "127.0.0.1", *users,
+    owner = _broker_owner()  # no --hub-user: the names `hub certs` issued are granted the hub's rights
+    ok(*hub.args("broker", "config", "--out", broker_dir, "--port", port, "--bind", "127.0.0.1",
                  *(["--owner", owner] if owner else [])))  # fmt: skip
+    acl = (broker_dir / "acl").read_text()
+    assert all(f"user {name}\n" in acl for name in topics.hub_client_ids(2)), acl
+    refused(*hub.args("kiosk", "enroll", "hub-flags", "--checkpoint", "c", "--name", "n", "--mode", "self",
+                      "--broker", f"127.0.0.1:{port}"), match="hub")  # fmt: skip
     broker = MosquittoBroker(workdir=tmp_path / "run", port=port, config_file=broker_dir / "mosquitto.conf")
     broker.start()
     config = HubConfig.model_validate(
