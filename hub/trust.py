@@ -14,67 +14,37 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 
 from hub import audit
 from hub.db import Database, to_db_time
 from hub.schema import hub_documents
+from kiosk.verify.trust import MAX_TRUST_FILE, TrustLoadError, key_from_der, read_entries
 from wire.trustlist import trust_payload
 
 TRUST_DOC = "trust-list"
-MAX_FILE = 1 << 20
 
 
 class TrustListError(ValueError):
     """A file that is not public trust material; the message names it."""
 
 
-def _pem_blocks(data: bytes) -> list[bytes]:
-    blocks, rest = [], data
-    while (start := rest.find(b"-----BEGIN ")) != -1:
-        end = rest.find(b"-----END ", start)
-        stop = rest.find(b"-----", end + 9)
-        if end == -1 or stop == -1:
-            break
-        blocks.append(rest[start : stop + 5])
-        rest = rest[stop + 5 :]
-    return blocks
-
-
-def _entry(block: bytes) -> tuple[str, bytes]:
-    """One PEM block, or a whole DER file: a certificate or a SubjectPublicKeyInfo, as DER."""
-    der = serialization.Encoding.DER
-    spki = serialization.PublicFormat.SubjectPublicKeyInfo
-    if b"-----BEGIN CERTIFICATE" in block:
-        return "certificate", x509.load_pem_x509_certificate(block).public_bytes(der)
-    if b"-----BEGIN PUBLIC KEY" in block:
-        return "public_key", serialization.load_pem_public_key(block).public_bytes(der, spki)
-    if b"-----BEGIN" in block:
-        raise ValueError("unexpected PEM block")
-    try:
-        return "certificate", x509.load_der_x509_certificate(block).public_bytes(der)
-    except ValueError:
-        return "public_key", serialization.load_der_public_key(block).public_bytes(der, spki)
-
-
 def entries_from_file(path: Path) -> list[tuple[str, bytes]]:
-    """(kind, DER) for every certificate or public key in a PEM or DER file; private keys refused."""
-    data = path.read_bytes()[: MAX_FILE + 1]
-    if len(data) > MAX_FILE:
-        raise TrustListError(f"{path}: larger than {MAX_FILE} bytes")
-    if b"PRIVATE KEY" in data:
+    """(kind, DER) for every certificate or public key in a PEM or DER file; private keys refused.
+
+    Read with the kiosk's own trust-file reader, and each entry parsed as a kiosk will parse it, so an
+    operator cannot push a list the kiosks would reject.
+    """
+    if b"PRIVATE KEY" in path.read_bytes()[: MAX_TRUST_FILE + 1]:
         raise TrustListError(f"{path} holds a private key: a trust list carries public keys only")
-    out: list[tuple[str, bytes]] = []
-    blocks = _pem_blocks(data) if b"-----BEGIN" in data else [data]
-    for block in blocks:
-        try:
-            out.append(_entry(block))
-        except ValueError as exc:
-            raise TrustListError(f"{path}: not a certificate or public key ({exc})") from None
-    if not out:
+    try:
+        entries = read_entries(path)
+        for kind, der in entries:
+            key_from_der(der, kind, str(path))
+    except TrustLoadError as exc:
+        raise TrustListError(str(exc)) from None
+    if not entries:
         raise TrustListError(f"{path}: no certificate or public key found")
-    return out
+    return entries
 
 
 def entries_from_paths(paths: list[Path]) -> list[tuple[str, bytes]]:

@@ -9,6 +9,8 @@ those, and `add_entries` for the hub's signed trust list (the link work feeds it
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
 import hashlib
 from collections.abc import Iterable
@@ -116,14 +118,7 @@ class TrustStore:
         digest = hashlib.sha256(der).digest()
         key = self._parsed.get(digest)
         if key is None:
-            try:
-                if kind == "certificate":
-                    key = key_from_certificate(x509.load_der_x509_certificate(der), source)
-                else:
-                    key = key_from_public_key(serialization.load_der_public_key(der), source)
-            except (ValueError, TypeError) as exc:
-                raise TrustLoadError(f"{source}: unparseable {kind}") from exc
-            self._parsed[digest] = key
+            key = self._parsed[digest] = key_from_der(der, kind, source)
         self.add(key)
         return key
 
@@ -172,39 +167,55 @@ class TrustStore:
         return store
 
 
-def load_file(path: Path) -> list[TrustedKey]:
-    """Parse PEM (certificates and/or public keys, several blocks allowed) or a DER certificate."""
+def key_from_der(der: bytes, kind: str, source: str = "") -> TrustedKey:
+    """A DER certificate (`kind` "certificate") or SubjectPublicKeyInfo ("public_key") as a trusted key."""
+    try:
+        if kind == "certificate":
+            return key_from_certificate(x509.load_der_x509_certificate(der), source)
+        return key_from_public_key(serialization.load_der_public_key(der), source)
+    except (ValueError, TypeError) as exc:
+        raise TrustLoadError(f"{source}: unparseable {kind}") from exc
+
+
+def read_entries(path: Path) -> list[tuple[str, bytes]]:
+    """(kind, DER) of each certificate and public key in a PEM file (several blocks) or a DER file.
+
+    The one reader of trust files: the kiosk turns the entries into keys (`load_file`), the hub sends
+    them in its trust list. Private-key blocks are skipped: a kiosk needs none (the hub refuses them).
+    """
     data = path.read_bytes()[: MAX_TRUST_FILE + 1]
     if len(data) > MAX_TRUST_FILE:
         raise TrustLoadError(f"{path}: larger than {MAX_TRUST_FILE} bytes")
-    src = str(path)
-    if b"-----BEGIN" in data:
-        return _load_pem_blocks(data, src)
-    try:
-        return [key_from_certificate(x509.load_der_x509_certificate(data), src)]
-    except ValueError:
-        pass
-    try:
-        return [key_from_public_key(serialization.load_der_public_key(data), src)]
-    except (ValueError, TypeError) as exc:
-        raise TrustLoadError(f"{path}: neither PEM nor a DER certificate or public key") from exc
-
-
-def _load_pem_blocks(data: bytes, src: str) -> list[TrustedKey]:
-    keys: list[TrustedKey] = []
+    if b"-----BEGIN" not in data:
+        for kind, parse in (
+            ("certificate", x509.load_der_x509_certificate),
+            ("public_key", serialization.load_der_public_key),
+        ):
+            try:
+                parse(data)
+                return [(kind, data)]
+            except (ValueError, TypeError):
+                continue
+        raise TrustLoadError(f"{path}: neither PEM nor a DER certificate or public key")
+    entries: list[tuple[str, bytes]] = []
     for block in _pem_blocks(data):
-        label = block.split(b"\n", 1)[0]
+        lines = block.splitlines()
+        label = lines[0]
+        kind = "certificate" if b"CERTIFICATE" in label else "public_key" if b"PUBLIC KEY" in label else None
+        if kind is None:
+            continue  # private keys and other blocks are ignored on purpose
         try:
-            if b"CERTIFICATE" in label:
-                keys.append(key_from_certificate(x509.load_pem_x509_certificate(block), src))
-            elif b"PUBLIC KEY" in label:
-                keys.append(key_from_public_key(serialization.load_pem_public_key(block), src))
-            # private keys and other blocks are ignored on purpose: a kiosk needs none
-        except (ValueError, TypeError) as exc:
-            raise TrustLoadError(f"{src}: bad PEM block {label.decode(errors='replace')}") from exc
-    if not keys and b"PRIVATE KEY" not in data:  # a private key next to its public one: skip it
-        raise TrustLoadError(f"{src}: no certificate or public key found")
-    return keys
+            entries.append((kind, base64.b64decode(b"".join(lines[1:-1]), validate=True)))
+        except binascii.Error:
+            raise TrustLoadError(f"{path}: bad PEM block {label.decode(errors='replace')}") from None
+    if not entries and b"PRIVATE KEY" not in data:  # a private key next to its public one: skip it
+        raise TrustLoadError(f"{path}: no certificate or public key found")
+    return entries
+
+
+def load_file(path: Path) -> list[TrustedKey]:
+    """The keys of a trust file (see `read_entries`)."""
+    return [key_from_der(der, kind, str(path)) for kind, der in read_entries(path)]
 
 
 def _pem_blocks(data: bytes) -> list[bytes]:
