@@ -47,7 +47,6 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import sqlalchemy as sa
-from cryptography.hazmat.primitives import serialization
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -65,7 +64,7 @@ from tests.support.hubproc import HubProcess
 from tests.support.linkrig import fast_link_config, passage_fields
 from tests.support.services import MosquittoBroker, PostgresServer
 from wire import topics
-from wire.envelope import key_id, load_public_key, open_envelope
+from wire.envelope import key_id, load_public_key, open_envelope, public_pem
 from wire.events import encode_events
 
 BATCH = 100
@@ -219,9 +218,7 @@ def propagation(work: Path, port: int, fleet_size: int, flags: int) -> tuple[lis
         token = _post(api, "/api/v1/login", {"username": "bench", "password": PASSWORD})["token"]
         ctx = multiprocessing.get_context("spawn")
         stop, out = ctx.Event(), ctx.Queue()
-        pem = hub.signing_key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
+        pem = public_pem(hub.signing_key.public_key())
         parts = []
         for first in range(0, fleet_size, CLIENTS_PER_PROCESS):
             ready = ctx.Event()

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from demo.mosquitto import free_port
+from hub.flag_publisher import write_public_key
 from kiosk.simulate import script_for, write_replay_folder
 from provisioning.issuer import create_issuer_key, mint_pass, save_issuer_key
 from provisioning.keyfiles import write_private, write_private_key
@@ -92,11 +92,7 @@ def write_world(
     keys = root / "keys"
     signing_key = Ed25519PrivateKey.generate()
     write_private_key(keys / "hub-signing.pem", signing_key)
-    (keys / "hub-signing.pub.pem").write_bytes(
-        signing_key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-    )
+    hub_public = write_public_key(keys / "hub-signing.pem", signing_key)
     write_private(keys / "registry.token", REGISTRY_TOKEN.encode())
     write_private(keys / "flag.key", secrets.token_hex(32).encode())  # the id-hash key hub and kiosks share
     hub_config = root / "hub.toml"
@@ -131,7 +127,7 @@ def write_world(
             "fps = 8\nloop = true\nwidth = 480\nheight = 360\n"
             "[decode]\ndedupe_window_s = 4\n"
             "[indicator]\ngate_pin = 24\nhold_s = 1.0  # gpiozero mock pins: each kiosk is its own process\n"
-            f'[verify]\ntrust = ["{root / "trust"}"]\nhub_public_key = "{keys / "hub-signing.pub.pem"}"\n'
+            f'[verify]\ntrust = ["{root / "trust"}"]\nhub_public_key = "{hub_public}"\n'
             f'flag_key_file = "{keys / "flag.key"}"\n'
             f'[policy]\nidentity_only = "{plan.identity_only}"\n'
             f"[mqtt]\nport = {broker_port}\nstatus_interval_s = 2\n"

@@ -29,7 +29,7 @@ from hub.flags import FlagChange, changes_since, head_version
 from hub.trust import current_trust_list
 from provisioning.keyfiles import load_private_key
 from wire import flagsync, topics
-from wire.envelope import seal
+from wire.envelope import public_pem, seal
 from wire.idhash import id_hash
 
 if TYPE_CHECKING:  # key_rotation imports this module's load_signing_key
@@ -47,6 +47,13 @@ def load_signing_key(path: str | Path) -> Ed25519PrivateKey:
     if not isinstance(key, Ed25519PrivateKey):
         raise ValueError(f"{path}: the hub signing key must be Ed25519")
     return key
+
+
+def write_public_key(signing_key: Path, key: Ed25519PrivateKey) -> Path:
+    """`<key>.pub.pem` beside the signing key: what kiosk configs point at (`verify.hub_public_key`)."""
+    path = signing_key.with_suffix(".pub.pem")
+    path.write_bytes(public_pem(key.public_key()))
+    return path
 
 
 def _epoch(t: dt.datetime | None) -> int | None:

@@ -20,14 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import sqlalchemy as sa
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hub.db import Database
-from hub.flag_publisher import load_signing_key
+from hub.flag_publisher import load_signing_key, write_public_key
 from hub.schema import hub_state
 from provisioning.keyfiles import write_private_key
-from wire.envelope import key_id, seal
+from wire.envelope import key_id, public_pem, seal
 
 ROTATION_COUNTER = "hub_key_rotation_version"
 
@@ -79,9 +78,7 @@ def prepare_rotation(db: Database, signing_key: Path, now: dt.datetime) -> Annou
     else:
         nxt = Ed25519PrivateKey.generate()
         write_private_key(next_path, nxt)
-    pem = nxt.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
+    pem = public_pem(nxt.public_key())
     version = _next_version(db)
     envelope = seal(current, "key.rotate", version, {"next_public_key": pem.decode()}, now)
     announcement = Announcement(version, key_id(nxt.public_key()), envelope)
@@ -105,10 +102,5 @@ def commit_rotation(signing_key: Path) -> str:
     signing_key.replace(signing_key.with_name(f"{signing_key.stem}.old.pem"))
     next_path.replace(signing_key)
     announcement_path(signing_key).unlink(missing_ok=True)
-    public = signing_key.with_suffix(".pub.pem")
-    public.write_bytes(
-        nxt.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-    )
+    write_public_key(signing_key, nxt)
     return key_id(nxt.public_key())

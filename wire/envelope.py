@@ -133,6 +133,11 @@ def open_envelope(
     return Signed(type_, version, str(fields.get("issued_at", "")), payload, kid, target)
 
 
+def public_pem(key: Ed25519PublicKey) -> bytes:
+    """The PEM (SubjectPublicKeyInfo) form kiosks are provisioned with and rotations announce."""
+    return key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
 def load_public_key(pem: bytes) -> Ed25519PublicKey:
     key = serialization.load_pem_public_key(pem)
     if not isinstance(key, Ed25519PublicKey):

@@ -5,12 +5,11 @@ from __future__ import annotations
 import secrets
 
 import click
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hub.commands import config_of, utc_now
 from hub.db import open_database
-from hub.flag_publisher import load_signing_key
+from hub.flag_publisher import load_signing_key, write_public_key
 from hub.schema import migrate
 from provisioning.keyfiles import write_private, write_private_key
 
@@ -31,12 +30,7 @@ def command(ctx: click.Context) -> None:
         key = Ed25519PrivateKey.generate()
         write_private_key(config.signing_key, key)
         click.echo(f"signing key: {config.signing_key} (created, mode 0600)")
-    public = config.signing_key.with_suffix(".pub.pem")
-    public.write_bytes(
-        key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-    )
+    public = write_public_key(config.signing_key, key)
     click.echo(f"public key for kiosk configs: {public}")
     if config.flag_key_file is not None and not config.flag_key_file.exists():
         write_private(config.flag_key_file, secrets.token_hex(32).encode() + b"\n")

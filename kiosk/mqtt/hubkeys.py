@@ -12,23 +12,16 @@ from __future__ import annotations
 import json
 import logging
 
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from kiosk.store import KioskStore
-from wire.envelope import Signed, key_id, load_public_key
+from wire.envelope import Signed, key_id, load_public_key, public_pem
 from wire.errors import WireError
 
 log = logging.getLogger(__name__)
 
 NEXT = "hub_key_next"
 RETIRED = "hub_keys_retired"
-
-
-def _pem(key: Ed25519PublicKey) -> str:
-    return key.public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    ).decode()
 
 
 class HubKeyRing:
@@ -72,7 +65,7 @@ class HubKeyRing:
             return False
         self._keys[kid] = key
         self._next = kid
-        self._store.save_document(NEXT, signed.version, _pem(key), version_type="key.rotate")
+        self._store.save_document(NEXT, signed.version, public_pem(key).decode(), version_type="key.rotate")
         log.info("hub announced its next signing key %s", kid)
         return True
 
