@@ -45,29 +45,30 @@ class HubKeyRing:
     def kids(self) -> list[str]:
         return sorted(self._keys)
 
-    def announce(self, signed: Signed) -> bool:
-        """Trust the next key announced by `signed` (already verified under a trusted key).
-
-        Returns False for a re-announcement of the key already trusted (the hub repeats it for kiosks
-        that were away), which is not an error.
-        """
+    @staticmethod
+    def _announced(signed: Signed) -> Ed25519PublicKey:
         pem = signed.payload.get("next_public_key")
         if not isinstance(pem, str):
             raise WireError("key.rotate without next_public_key")
         try:
-            key = load_public_key(pem.encode())
+            return load_public_key(pem.encode())
         except ValueError as exc:
             raise WireError(f"key.rotate: {exc}") from None
+
+    def already_trusts(self, signed: Signed) -> bool:
+        """The announcement names a key trusted already: the hub repeats it for kiosks that were away."""
+        return key_id(self._announced(signed)) in self._keys
+
+    def announce(self, signed: Signed) -> None:
+        """Trust the next key announced by `signed` (verified under a trusted key, and newer)."""
+        key = self._announced(signed)
         kid = key_id(key)
         if kid in self._retired:
             raise WireError(f"key.rotate: key {kid} was retired")
-        if kid in self._keys:
-            return False
         self._keys[kid] = key
         self._next = kid
         self._store.save_document(NEXT, signed.version, public_pem(key).decode(), version_type="key.rotate")
         log.info("hub announced its next signing key %s", kid)
-        return True
 
     def used(self, kid: str) -> None:
         """A valid message signed by `kid` arrived: if it is the announced next key, retire the others."""

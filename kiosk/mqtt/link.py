@@ -353,8 +353,8 @@ class KioskLink:
         if signed.type == "flags.head":
             self._check_head(signed, applied)
             return
-        if signed.type == "key.rotate" and signed.version == applied and not self.hub_keys.announce(signed):
-            return  # the hub repeats its announcement for kiosks that were away: already trusted
+        if signed.type == "key.rotate" and self.hub_keys.already_trusts(signed):
+            return  # the hub repeats its announcement for kiosks that were away
         if signed.version <= applied and not (signed.type == "flags.snapshot" and signed.version == applied):
             raise WireError(f"replayed or older {signed.type}: version {signed.version} <= applied {applied}")
         if signed.type == "flags.delta":
