@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import multiprocessing
 import queue
 import re
@@ -41,7 +40,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.latency import serve_in_process
 from bench.link import relay_baseline
+from hub.api_client import ApiClient
 from hub.db import open_database
 from hub.mqtt_ingest import IngestWorker
 from hub.operators import set_operator
@@ -215,7 +214,7 @@ def propagation(work: Path, port: int, fleet_size: int, flags: int) -> tuple[lis
                 raise SystemExit(f"hub serve did not start:\n{hub.log_text()[-2000:]}")
             time.sleep(0.1)
         api = found[-1]
-        token = _post(api, "/api/v1/login", {"username": "bench", "password": PASSWORD})["token"]
+        operator = ApiClient(api).login("bench", PASSWORD)
         ctx = multiprocessing.get_context("spawn")
         stop, out = ctx.Event(), ctx.Queue()
         pem = public_pem(hub.signing_key.public_key())
@@ -234,7 +233,7 @@ def propagation(work: Path, port: int, fleet_size: int, flags: int) -> tuple[lis
         for i in range(flags):
             target = f"0010990{i:05d}"
             t0 = time.monotonic()
-            version = _post(api, "/api/v1/flags", {"target": target, "status": "F0"}, token)["version"]
+            version = operator.add_flag(target, "F0")
             got = 0
             while got < fleet_size:
                 try:
@@ -252,15 +251,6 @@ def propagation(work: Path, port: int, fleet_size: int, flags: int) -> tuple[lis
         return latencies, forged
     finally:
         hub.stop()
-
-
-def _post(base: str, path: str, body: dict[str, Any], token: str | None = None) -> dict[str, Any]:
-    req = urllib.request.Request(f"{base}{path}", data=json.dumps(body).encode(), method="POST")
-    req.add_header("Content-Type", "application/json")
-    if token:
-        req.add_header("Authorization", f"Bearer {token}")
-    with urllib.request.urlopen(req, timeout=30) as resp:
-        return json.loads(resp.read())
 
 
 def percentile(values: list[float], q: float) -> float:

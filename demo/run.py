@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import json
 import logging
 import os
 import shutil
@@ -24,7 +23,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +33,7 @@ import sqlalchemy as sa
 
 from demo.mosquitto import MosquittoBroker, free_port
 from demo.world import FLAGGED_ID, FLAGGED_NAME, KIOSKS, OPERATOR, REGISTRY_TOKEN, DemoFiles, write_world
+from hub.api_client import ApiClient
 from hub.config import load_hub_config
 from hub.fleet import fleet_view
 from hub.operators import set_operator
@@ -167,12 +166,9 @@ class Demo:
     def flag_person(self) -> int:
         """Log in to the hub's API as an operator would and flag the person F0."""
         assert self.hub.api is not None
-        token = _post(self.hub.api.url, "/api/v1/login", {"username": OPERATOR[0], "password": OPERATOR[1]})[
-            "token"
-        ]
+        operator = ApiClient(self.hub.api.url).login(*OPERATOR)
         self.flagged_at = utc_now()
-        body = {"target": FLAGGED_ID, "status": "F0", "note": "demo: positive test reported by the registry"}
-        return int(_post(self.hub.api.url, "/api/v1/flags", body, token)["version"])
+        return operator.add_flag(FLAGGED_ID, "F0", note="demo: positive test reported by the registry")
 
     def note_red(self) -> None:
         assert self.flagged_at is not None
@@ -204,15 +200,6 @@ class Demo:
             if started is not None:
                 started.stop()
         return codes
-
-
-def _post(base: str, path: str, body: dict[str, Any], token: str | None = None) -> dict[str, Any]:
-    req = urllib.request.Request(f"{base}{path}", data=json.dumps(body).encode(), method="POST")
-    req.add_header("Content-Type", "application/json")
-    if token:
-        req.add_header("Authorization", f"Bearer {token}")
-    with urllib.request.urlopen(req, timeout=10) as resp:
-        return dict(json.loads(resp.read()))
 
 
 def run(root: Path, *, scripted: bool, timeout_s: float, hub_http_port: int, out: Any = print) -> int:
