@@ -106,6 +106,12 @@ class ContactOut(BaseModel):
     gap_s: float
 
 
+def _token(request: Request) -> str | None:
+    """The session token: a bearer header (scripts) or the dashboard's cookie."""
+    header = request.headers.get("authorization", "")
+    return header[7:] if header.lower().startswith("bearer ") else request.cookies.get(SESSION_COOKIE)
+
+
 def _aware(t: dt.datetime) -> dt.datetime:
     if t.tzinfo is None:
         raise HTTPException(422, "times need a zone, e.g. 2026-11-29T08:00:00+07:00")
@@ -129,8 +135,7 @@ def create_app(db: Database, settings: ApiSettings | None = None) -> FastAPI:
     )
 
     def current(request: Request) -> Operator:
-        header = request.headers.get("authorization", "")
-        token = header[7:] if header.lower().startswith("bearer ") else request.cookies.get(SESSION_COOKIE)
+        token = _token(request)
         if not token:
             raise HTTPException(401, "log in first", headers={"WWW-Authenticate": "Bearer"})
         try:
@@ -172,7 +177,7 @@ def create_app(db: Database, settings: ApiSettings | None = None) -> FastAPI:
 
     @app.post(f"{API}/logout", tags=["session"], status_code=204)
     def logout(request: Request, response: Response) -> None:
-        token = request.cookies.get(SESSION_COOKIE) or request.headers.get("authorization", "")[7:]
+        token = _token(request)
         if token:
             operators.logout(db, token)
         response.delete_cookie(SESSION_COOKIE)

@@ -29,10 +29,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from hub import audit
 from hub.db import Database, from_db_time, to_db_time
 from hub.registry.client import RegistryClient, Reply
 from hub.registry.policy import Outcome, backoff_delay, batch_key, classify
-from hub.schema import audit_log, dead_letter, events, registry_outbox
+from hub.schema import dead_letter, events, registry_outbox
 
 CLAIM_LOCK = "hub.registry.claim"
 
@@ -257,14 +258,7 @@ def replay_dead_letter(db: Database, dead_letter_id: int, *, now: dt.datetime, a
             .where(dead_letter.c.id == dead_letter_id)
             .values(replayed_at=to_db_time(now))
         )
-        conn.execute(
-            sa.insert(audit_log).values(
-                at=to_db_time(now),
-                actor=actor,
-                action="dead_letter.replay",
-                detail={"id": dead_letter_id, "event_ids": ids},
-            )
-        )
+        audit.record(conn, now, actor, "dead_letter.replay", {"id": dead_letter_id, "event_ids": ids})
     return ids
 
 
