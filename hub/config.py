@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -76,6 +77,11 @@ class HubConfig(BaseModel):
     http: HubHttpConfig = HubHttpConfig()
     stale_after_s: float = Field(300.0, gt=0, description="a kiosk silent this long is shown as stale")
     timezone_offset_minutes: int = Field(420, ge=-720, le=840, description="for daily reports (UTC+7)")
+
+    @property
+    def zone(self) -> dt.timezone:
+        """The zone reports' days and hours, and operators' dates without a zone, are meant in."""
+        return dt.timezone(dt.timedelta(minutes=self.timezone_offset_minutes))
 
 
 def load_hub_config(path: str | Path) -> HubConfig:

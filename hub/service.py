@@ -85,7 +85,7 @@ class HubService:
         if config.http.enabled:
             settings = ApiSettings(
                 stale_after_s=config.stale_after_s,
-                timezone=dt.timezone(dt.timedelta(minutes=config.timezone_offset_minutes)),
+                timezone=config.zone,
                 on_flags_changed=self._flags_changed.set,
                 secure_cookie=config.http.secure_cookie,
             )

@@ -30,10 +30,6 @@ def database(ctx: click.Context) -> Database:
     return db
 
 
-def hub_zone(config: HubConfig) -> dt.timezone:
-    return dt.timezone(dt.timedelta(minutes=config.timezone_offset_minutes))
-
-
 def actor() -> str:
     """Who the audit log names for CLI actions: the OS user (sudo's caller when run with sudo)."""
     return f"cli:{getpass.getuser()}"
@@ -52,5 +48,5 @@ class When(click.ParamType):
         except ValueError:
             self.fail(f"{value!r} is not a date or time like 2026-11-29 or 2026-11-29T08:30", param, ctx)
         if t.tzinfo is None and ctx is not None:
-            t = t.replace(tzinfo=hub_zone(config_of(ctx)))
+            t = t.replace(tzinfo=config_of(ctx).zone)
         return t

@@ -8,7 +8,7 @@ import json
 import click
 
 from hub import audit
-from hub.commands import When, actor, config_of, database, hub_zone, utc_now
+from hub.commands import When, actor, config_of, database, utc_now
 from hub.fleet import fleet_view
 from hub.queries import recent_passages, report_csv, report_dict
 from kiosk.clitools import Duration, emit, json_option
@@ -65,7 +65,7 @@ def trace_person(
     """Where and when ID_NUMBER passed."""
     start, end = _window(start, end)
     found = audit.audited_trace_person(database(ctx), id_number, start, end, actor=actor(), now=utc_now())
-    zone = hub_zone(config_of(ctx))
+    zone = config_of(ctx).zone
     rows = [{**p.__dict__, "scanned_at": p.scanned_at.astimezone(zone).isoformat()} for p in found]
     emit(rows, ["scanned_at", "checkpoint_id", "kiosk_id", "verdict", "reasons"], as_json)
 
@@ -90,7 +90,7 @@ def trace_contacts(
     found = audit.audited_trace_contacts(
         database(ctx), id_number, start, end, window, actor=actor(), now=utc_now()
     )
-    zone = hub_zone(config_of(ctx))
+    zone = config_of(ctx).zone
     rows = [
         {
             "subject_id": c.subject_id,
@@ -116,7 +116,7 @@ def report() -> None:
 @click.pass_context
 def report_daily(ctx: click.Context, day: dt.datetime | None, fmt: str) -> None:
     """Per checkpoint: passes, denies, reviews, by reason and by local hour."""
-    zone = hub_zone(config_of(ctx))
+    zone = config_of(ctx).zone
     date = day.date() if day else utc_now().astimezone(zone).date()
     result = audit.audited_daily_report(database(ctx), date, zone, actor=actor(), now=utc_now())
     if fmt == "csv":
