@@ -10,11 +10,7 @@ No test sleeps and hopes.
 from __future__ import annotations
 
 import datetime as dt
-import os
-import pwd
 import queue
-import shutil
-import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,7 +28,7 @@ from kiosk.identity import make_csr
 from provisioning.broker import BrokerFiles, BrokerSettings, decommission, write_broker_config
 from provisioning.ca import CertificateAuthority
 from provisioning.keyfiles import write_private_key
-from tests.support.services import MosquittoBroker, free_port
+from tests.support.services import MosquittoBroker, broker_files_dir, free_port, mosquitto_file_owner
 from wire import topics
 
 pytestmark = pytest.mark.timeout(30)
@@ -40,17 +36,6 @@ pytestmark = pytest.mark.timeout(30)
 WAIT = 5.0
 KIOSKS = ["kiosk-a", "kiosk-b", "kiosk-c"]
 HUB = "hub"
-
-
-def _broker_owner() -> str | None:
-    """Mosquitto started as root drops to its `mosquitto` user before reading its files."""
-    if os.geteuid() != 0:
-        return None
-    try:
-        pwd.getpwnam("mosquitto")
-    except KeyError:
-        return None
-    return "mosquitto"
 
 
 @dataclass(frozen=True)
@@ -167,18 +152,15 @@ class Peer:
 class Fleet:
     """A CA, the broker directory written by `write_broker_config`, a Mosquitto running it, clients."""
 
-    def __init__(self, tmp_path: Path) -> None:
+    def __init__(self, tmp_path: Path, directory: Path) -> None:
         self.tmp = tmp_path
         self.ca = CertificateAuthority.create(tmp_path / "ca")
         self.settings = BrokerSettings(
             port=free_port(), bind_address="127.0.0.1", hostnames=("127.0.0.1",), hub_users=(HUB,)
         )
-        self.owner = _broker_owner()
+        self.owner = mosquitto_file_owner()
         self.kiosks = list(KIOSKS)
-        # As root, Mosquitto reads its files as the `mosquitto` user, who cannot enter pytest's
-        # /tmp/pytest-of-root: that is 0700, and every new pytest session on the machine resets it
-        # to 0700, so opening it up would not last. A directory of its own in /tmp does.
-        self.directory = Path(tempfile.mkdtemp(prefix="broker-")) if self.owner else tmp_path / "broker"
+        self.directory = directory
         self.files: BrokerFiles = self.write()
         self.broker = MosquittoBroker(
             workdir=tmp_path / "run", port=self.settings.port, config_file=self.files.conf
@@ -241,16 +223,15 @@ class Fleet:
 
 @pytest.fixture
 def fleet(tmp_path: Path) -> Iterator[Fleet]:
-    f = Fleet(tmp_path)
-    f.broker.start()
-    try:
-        yield f
-    finally:
-        for peer in f.peers:
-            peer.close()
-        f.broker.kill()
-        if f.owner:
-            shutil.rmtree(f.directory, ignore_errors=True)
+    with broker_files_dir(tmp_path) as directory:  # see there: why not pytest's tmp_path as root
+        f = Fleet(tmp_path, directory)
+        f.broker.start()
+        try:
+            yield f
+        finally:
+            for peer in f.peers:
+                peer.close()
+            f.broker.kill()
 
 
 # -- what a kiosk may do ------------------------------------------------------------------------

@@ -12,14 +12,11 @@ import csv
 import datetime as dt
 import json
 import logging
-import os
-import pwd
 import shutil
 import signal
 import stat
 import sys
 import tarfile
-import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -47,7 +44,7 @@ from kiosk.verify.verdict import Outcome
 from kiosk.verify.verifier import Verifier
 from provisioning.cli import main
 from provisioning.keyfiles import write_private_key
-from tests.support.services import MosquittoBroker, free_port
+from tests.support.services import MosquittoBroker, broker_files_dir, free_port, mosquitto_file_owner
 from wire import topics
 from wire.envelope import load_public_key
 
@@ -421,16 +418,6 @@ def test_broker_config_follows_the_registry(hub: Hub, tmp_path: Path) -> None:
 # -- the bundle against a real broker ---------------------------------------------------------------
 
 
-def _broker_owner() -> str | None:
-    if os.geteuid() != 0:
-        return None
-    try:
-        pwd.getpwnam("mosquitto")
-    except KeyError:
-        return None
-    return "mosquitto"
-
-
 def kiosk_connects(config_path: Path) -> bool:
     """Connect as the kiosk would: the installed kiosk.toml's broker address and TLS files."""
     cfg = load_config(config_path)
@@ -463,12 +450,8 @@ def kiosk_connects(config_path: Path) -> bool:
 
 @pytest.fixture
 def broker_dir(tmp_path: Path) -> Iterator[Path]:
-    # As root, Mosquitto reads its files as `mosquitto`, who cannot enter pytest's 0700 tmp dirs.
-    owner = _broker_owner()
-    d = Path(tempfile.mkdtemp(prefix="broker-")) if owner else tmp_path / "broker"
-    yield d
-    if owner:
-        shutil.rmtree(d, ignore_errors=True)
+    with broker_files_dir(tmp_path) as directory:
+        yield directory
 
 
 def test_an_installed_bundle_connects_to_the_provisioned_broker_until_decommissioned(
@@ -476,7 +459,7 @@ def test_an_installed_bundle_connects_to_the_provisioned_broker_until_decommissi
 ) -> None:
     port = free_port()
     kiosk_dir = bring_up(hub, tmp_path, broker=f"127.0.0.1:{port}")
-    owner = _broker_owner()
+    owner = mosquitto_file_owner()
     ok(
         *hub.args(
             "broker",
@@ -800,7 +783,7 @@ def test_hub_and_kiosk_work_end_to_end_over_the_provisioned_tls_broker(
     certs = tmp_path / "hub-certs"
     ok(*hub.args("hub", "certs", "--workers", 2, "--out", certs))
     assert mode(certs / "hub-ingest-1.key") == 0o600
-    owner = _broker_owner()  # no --hub-user: the names `hub certs` issued are granted the hub's rights
+    owner = mosquitto_file_owner()  # no --hub-user: the names `hub certs` issued are granted the hub's rights
     ok(*hub.args("broker", "config", "--out", broker_dir, "--port", port, "--bind", "127.0.0.1",
                  *(["--owner", owner] if owner else [])))  # fmt: skip
     acl = (broker_dir / "acl").read_text()

@@ -10,7 +10,9 @@ import contextlib
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -163,3 +165,33 @@ class PostgresServer:
                 os.killpg(self._proc.pid, signal.SIGKILL)
             self._proc.wait(timeout=10)
         self._proc = None
+
+
+def mosquitto_file_owner() -> str | None:
+    """Mosquitto started as root drops to its `mosquitto` user before reading its files: that user must
+    own a generated broker directory (None when not root, or no such user)."""
+    import os
+    import pwd
+
+    if os.geteuid() != 0:
+        return None
+    try:
+        pwd.getpwnam("mosquitto")
+    except KeyError:
+        return None
+    return "mosquitto"
+
+
+@contextlib.contextmanager
+def broker_files_dir(tmp_path: Path) -> Iterator[Path]:
+    """Where a test writes a generated broker config. As root, Mosquitto reads it as `mosquitto`, who
+    cannot enter pytest's /tmp/pytest-of-root (0700, and every new pytest session resets it to 0700):
+    a directory of its own in /tmp, removed afterwards."""
+    if mosquitto_file_owner() is None:
+        yield tmp_path / "broker"
+        return
+    directory = Path(tempfile.mkdtemp(prefix="broker-"))
+    try:
+        yield directory
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
