@@ -137,11 +137,10 @@ class IngestWorker:
     def _store_loop(self) -> None:
         """Commit what arrived while the last commit ran, as one group: one transaction, then the acks.
 
-        A batch ahead of its kiosk's log (its predecessor went to another worker of the shared
-        subscription and is being committed there) is not slept on: it rides along with the next groups
-        for up to GAP_WAIT_S, while this worker goes on storing other messages. A batch whose
-        predecessor is really missing (lost with a broker) then stays unacked, and the kiosk's
-        go-back-N re-sends it.
+        A batch ahead of its kiosk's log (a broker restart lost its predecessor, or a second member of
+        this partition's group is committing it) is not slept on: it rides along with the next groups
+        for up to GAP_WAIT_S while this worker goes on storing other messages; if the predecessor
+        never comes, the batch stays unacked and the kiosk's go-back-N re-sends it.
         """
         waiting: list[tuple[float, str, list[Any]]] = []  # (give up at, kiosk, events still deferred)
         while not self._stopping.is_set():
