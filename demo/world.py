@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import secrets
+import shutil
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -38,23 +39,23 @@ class KioskPlan:
     checkpoint_name: str
     mode: str  # self | assisted
     identity_only: str  # what a bare CCCD gets there: PASS at a supermarket, REVIEW at a road checkpoint
-    screen_port: int
 
 
 KIOSKS = [
-    KioskPlan("kiosk-sieuthi-1", "sieuthi-hanoi-01", "Siêu thị A, Hà Nội", "self", "PASS", 0),
-    KioskPlan("kiosk-gatau-1", "ga-hanoi-01", "Ga Hà Nội, cửa 2", "self", "PASS", 0),
-    KioskPlan("kiosk-chot-1", "chot-ql1a-km12", "Chốt kiểm soát QL1A km 12", "assisted", "REVIEW", 0),
+    KioskPlan("kiosk-sieuthi-1", "sieuthi-hanoi-01", "Siêu thị A, Hà Nội", "self", "PASS"),
+    KioskPlan("kiosk-gatau-1", "ga-hanoi-01", "Ga Hà Nội, cửa 2", "self", "PASS"),
+    KioskPlan("kiosk-chot-1", "chot-ql1a-km12", "Chốt kiểm soát QL1A km 12", "assisted", "REVIEW"),
 ]
 
 
-def crowd(issuer_dir: Path, now: datetime) -> list[str]:
+def crowd(keys: Path, trust_dir: Path, now: datetime) -> list[str]:
     """QR texts: three CCCDs (one of them about to be flagged), a valid, an expired and a forged pass,
-    and a code that is not a checkpoint code at all."""
+    and a code that is not a checkpoint code at all. The issuer's key pair goes to `keys`, its public
+    half also to the kiosks' `trust_dir`."""
     issuer = create_issuer_key("VN-HN-DEMO")
-    save_issuer_key(issuer, issuer_dir)
-    for private in issuer_dir.glob("*.key.pem"):  # the kiosks need only the public key
-        private.rename(issuer_dir.parent / "keys" / private.name)
+    _, public = save_issuer_key(issuer, keys)
+    trust_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copy(public, trust_dir)
     forger = create_issuer_key("VN-HN-DEMO")
 
     def pass_for(key, id_number: str, name: str, dob: str, days: float) -> str:  # type: ignore[no-untyped-def]
@@ -106,7 +107,7 @@ def write_world(
         f'[registry]\nurl = "{registry_url}"\ntoken_file = "{keys / "registry.token"}"\n'
         "poll_flags_s = 5\nmax_backoff_s = 5\n"
     )
-    payloads = crowd(root / "trust", now)
+    payloads = crowd(keys, root / "trust", now)
     configs: dict[str, Path] = {}
     screens: dict[str, int] = {}
     for n, plan in enumerate(KIOSKS):
@@ -114,8 +115,7 @@ def write_world(
         random.Random(n).shuffle(order)
         frames = root / plan.kiosk_id / "camera"
         write_replay_folder(frames, script_for(order, hold_frames=5, gap_frames=4), width=480, height=360)
-        port = plan.screen_port or free_port()
-        screens[plan.kiosk_id] = port
+        port = screens[plan.kiosk_id] = free_port()
         path = root / plan.kiosk_id / "kiosk.toml"
         path.write_text(
             "[kiosk]\n"
