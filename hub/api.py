@@ -26,7 +26,7 @@ from hub.db import Database
 from hub.flags import add_flag, flag_list, lift_flag
 from hub.fleet import fleet_view
 from hub.operators import AuthError, Operator
-from hub.queries import recent_passages, report_csv, report_dict
+from hub.queries import Passage, recent_passages, report_csv, report_dict
 from hub.registry.forwarder import list_dead_letters, replay_dead_letter
 
 log = logging.getLogger(__name__)
@@ -84,17 +84,6 @@ class LiftIn(BaseModel):
 
 class FlagVersion(BaseModel):
     version: int
-
-
-class PassageOut(BaseModel):
-    event_id: str
-    subject_id: str | None
-    subject_name: str | None
-    checkpoint_id: str
-    kiosk_id: str
-    scanned_at: dt.datetime
-    verdict: str
-    reasons: list[str]
 
 
 class ContactOut(BaseModel):
@@ -244,18 +233,18 @@ def create_app(db: Database, settings: ApiSettings | None = None) -> FastAPI:
         s.on_flags_changed()
         return FlagVersion(version=version)
 
-    @app.get(f"{API}/trace/person", response_model=list[PassageOut], tags=["trace"])
+    @app.get(f"{API}/trace/person", response_model=list[Passage], tags=["trace"])
     def trace_person(
         who: Op,
         id: Annotated[str, Query(pattern=r"^\d{12}$", description="12-digit id number")],
         start: Annotated[dt.datetime, Query(alias="from")],
         end: Annotated[dt.datetime, Query(alias="to")],
-    ) -> list[PassageOut]:
+    ) -> list[Passage]:
         """Where and when the person passed. Audited before it runs."""
         found = audit.audited_trace_person(
             db, id, _aware(start), _aware(end), actor=who.username, now=s.clock()
         )
-        return [PassageOut(**{**p.__dict__, "reasons": list(p.reasons)}) for p in found]
+        return found  # the query's own dataclass is the response schema
 
     @app.get(f"{API}/trace/contacts", response_model=list[ContactOut], tags=["trace"])
     def trace_contacts(
