@@ -23,6 +23,7 @@ from fastapi.responses import FileResponse, PlainTextResponse
 from pydantic import BaseModel, Field
 
 from hub import audit, operators
+from hub.body_limit import BodyLimit
 from hub.db import Database
 from hub.flags import add_flag, flag_list, lift_flag
 from hub.fleet import fleet_view
@@ -34,6 +35,7 @@ from hub.registry.forwarder import list_dead_letters, replay_dead_letter
 log = logging.getLogger(__name__)
 
 API = "/api/v1"
+MAX_BODY_BYTES = 64 * 1024  # the largest real body (a flag with its note) is under 1 KiB
 SESSION_COOKIE = "hub_session"
 
 
@@ -135,8 +137,10 @@ def create_app(db: Database, settings: ApiSettings | None = None) -> FastAPI:
             400: {"model": Problem, "description": "the body is not JSON"},
             401: {"model": Problem, "description": "not logged in, session expired, or login refused"},
             403: {"model": Problem, "description": "the operator's role does not allow this"},
+            413: {"model": Problem, "description": f"request body over {MAX_BODY_BYTES} bytes"},
         },
     )
+    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
 
     def current(request: Request) -> Operator:
         token = _token(request)

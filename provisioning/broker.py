@@ -40,6 +40,7 @@ from cryptography.x509.oid import NameOID
 from provisioning.ca import CertificateAuthority
 from provisioning.keyfiles import load_private_key, write_private_key
 from wire import topics
+from wire.envelope import MAX_MQTT_PACKET_BYTES
 
 CONF_FILE = "mosquitto.conf"
 ACL_FILE = "acl"
@@ -74,6 +75,8 @@ class BrokerSettings:
     # A hub that is down for a while must not lose kiosk events queued for its session; kiosks do
     # re-send what is not acked, but re-sending a day's backlog is slow over a weak link.
     max_queued_messages: int = 100_000
+    # Larger packets are refused (the client is disconnected), before Mosquitto buffers them.
+    max_packet_size: int = MAX_MQTT_PACKET_BYTES
 
 
 @dataclass(frozen=True)
@@ -188,6 +191,7 @@ def render_mosquitto_conf(files: BrokerFiles, settings: BrokerSettings = BrokerS
         f"persistence {'true' if settings.persistence else 'false'}",
         f"persistence_location {files.persistence}/",
         f"max_queued_messages {settings.max_queued_messages}",
+        f"max_packet_size {settings.max_packet_size}",
         "log_dest stderr",
         "log_type error",
         "log_type warning",
