@@ -72,6 +72,10 @@ class BrokerSettings:
     # certificate of its own, its CN listed in `hub_users`.
     pin_client_ids: bool = True
     persistence: bool = True
+    # Where Mosquitto saves its sessions and queued messages; None: DIR/data beside the config (tests,
+    # the demo). On a hub, /var/lib/mosquitto: the systemd drop-in's ProtectSystem=strict makes /etc
+    # read-only for the broker, so a persistence file under /etc could never be saved.
+    persistence_dir: str | None = None
     # A hub that is down for a while must not lose kiosk events queued for its session; kiosks do
     # re-send what is not acked, but re-sending a day's backlog is slow over a weak link.
     max_queued_messages: int = 100_000
@@ -93,7 +97,7 @@ class BrokerFiles:
     persistence: Path
 
     @classmethod
-    def in_directory(cls, directory: str | Path) -> BrokerFiles:
+    def in_directory(cls, directory: str | Path, persistence_dir: str | Path | None = None) -> BrokerFiles:
         d = Path(directory)
         return cls(
             directory=d,
@@ -103,7 +107,7 @@ class BrokerFiles:
             crlfile=d / CRL_FILE,
             certfile=d / SERVER_CERT,
             keyfile=d / SERVER_KEY,
-            persistence=d / PERSISTENCE_DIR,
+            persistence=Path(persistence_dir) if persistence_dir is not None else d / PERSISTENCE_DIR,
         )
 
 
@@ -212,6 +216,20 @@ def render_mosquitto_conf(files: BrokerFiles, settings: BrokerSettings = BrokerS
     return "\n".join(lines) + "\n"
 
 
+READ_ONLY_FOR_BROKER = (Path("/etc"), Path("/usr"), Path("/boot"))  # ProtectSystem=strict in the drop-in
+
+
+def check_persistence_location(path: Path) -> None:
+    """Refuse a persistence directory the hardened broker cannot write (it would lose every session)."""
+    resolved = path.resolve()
+    for root in READ_ONLY_FOR_BROKER:
+        if resolved == root or root in resolved.parents:
+            raise ValueError(
+                f"persistence in {path} is read-only for the broker (ProtectSystem=strict in its systemd "
+                "drop-in): put it under /var/lib/mosquitto (--persistence-dir)"
+            )
+
+
 def write_broker_config(
     directory: str | Path,
     ca: CertificateAuthority,
@@ -232,10 +250,11 @@ def write_broker_config(
     and saves its persistence file as that user; so the directory and files must be that user's,
     with the key still 0600. Changing owners needs root; leave it None when not root.
     """
-    files = BrokerFiles.in_directory(directory)
+    files = BrokerFiles.in_directory(directory, settings.persistence_dir)
+    check_persistence_location(files.persistence)
     acl = render_acl(kiosk_ids, settings.hub_users, decommissioned)
     files.directory.mkdir(parents=True, exist_ok=True)
-    files.persistence.mkdir(exist_ok=True)
+    files.persistence.mkdir(parents=True, exist_ok=True)
     _ensure_server_cert(files, ca, settings.hostnames)
     shutil.copyfile(ca.cert_path, files.cafile)
     shutil.copyfile(ca.write_crl(), files.crlfile)

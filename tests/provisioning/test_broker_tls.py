@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import queue
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -454,3 +455,35 @@ def test_an_oversized_publish_is_refused_and_the_largest_signed_document_still_p
     assert kiosk_b.gone.wait(WAIT * 4), "the broker kept a client sending an oversized packet"
     kiosk_a.publish(topics.events("kiosk-a"), b"after")
     assert hub.received_until(topics.events("kiosk-a"), b"after") == []  # the oversized one never came
+
+
+def test_the_broker_saves_its_sessions_in_the_persistence_directory_not_beside_its_config(
+    tmp_path: Path,
+) -> None:
+    """The hub's layout: configuration read-only under /etc, persistence under /var/lib (here: two
+    directories of the test's own; docs/broker.md)."""
+    with broker_files_dir(tmp_path) as directory:
+        conf_dir, state_dir = directory / "etc", directory / "var-lib"
+        directory.mkdir(exist_ok=True)
+        directory.chmod(0o755)  # mkdtemp's 0700 would keep a root-started broker's `mosquitto` user out
+        ca = CertificateAuthority.create(tmp_path / "ca")
+        settings = BrokerSettings(
+            port=free_port(), bind_address="127.0.0.1", hostnames=("127.0.0.1",), hub_users=(HUB,),
+            persistence_dir=str(state_dir),
+        )  # fmt: skip
+        owner = mosquitto_file_owner()
+        files = write_broker_config(conf_dir, ca, KIOSKS, settings, (), owner=owner)
+        broker = MosquittoBroker(workdir=tmp_path / "run", port=settings.port, config_file=files.conf)
+        broker.start()
+        try:
+            broker.stop()  # a clean stop saves the persistence file
+            deadline = time.monotonic() + 10
+            while broker.running and time.monotonic() < deadline:
+                time.sleep(0.05)
+        finally:
+            broker.kill()
+        assert (state_dir / "mosquitto.db").is_file(), list(state_dir.iterdir())
+        assert sorted(p.name for p in conf_dir.iterdir()) == sorted(
+            p.name
+            for p in (files.conf, files.acl, files.cafile, files.crlfile, files.certfile, files.keyfile)
+        )

@@ -874,3 +874,14 @@ def test_hub_and_kiosk_work_end_to_end_over_the_provisioned_tls_broker(
         service.stop_event.set()
         thread.join(20)
         broker.kill()
+
+
+def test_broker_config_keeps_persistence_out_of_etc_and_remembers_where(hub: Hub, tmp_path: Path) -> None:
+    in_etc = ("--persistence-dir", "/etc/mosquitto/x")
+    refused(
+        *hub.args("broker", "config", "--out", tmp_path / "conf", *in_etc), match="read-only for the broker"
+    )
+    state = tmp_path / "var-lib-mosquitto"
+    ok(*hub.args("broker", "config", "--out", tmp_path / "conf", "--persistence-dir", state))
+    ok(*hub.args("broker", "config"))  # regenerated (as decommissioning does): the same place
+    assert f"persistence_location {state}/" in (tmp_path / "conf" / "mosquitto.conf").read_text()
