@@ -336,6 +336,7 @@ class KioskLink:
             topics.FLAGS_UPDATES: ("flags.delta", "flags.snapshot"),
             topics.FLAGS_HEAD: ("flags.head",),
             topics.TRUST: ("trust", "key.rotate"),
+            topics.RULES: ("rules",),
             topics.commands(self.kiosk_id): ("command", "flags.snapshot"),
         }.get(topic)
         if expected is None:
@@ -404,6 +405,7 @@ class KioskLink:
                 {
                     "flags_version": self.store.applied_version(FLAGS_VERSION),
                     "trust_version": self.store.applied_version("trust"),
+                    "rules_version": self.store.applied_version("rules"),
                     "hub_keys": self.hub_keys.kids(),
                     "backlog": self.store.backlog(),
                     "resync_wanted": self.resync_wanted,
