@@ -252,6 +252,7 @@ class KioskLink:
             topics.FLAGS_UPDATES,
             topics.FLAGS_HEAD,
             topics.TRUST,
+            topics.RULES,
         ):
             client.subscribe(topic, qos=1)
         self._restart_delivery()
