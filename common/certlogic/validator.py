@@ -187,7 +187,7 @@ class _Validator:
 def validation_issues(expr: Any) -> list[Issue]:
     """Every problem of `expr` as a CertLogic expression, in document order ([] when valid)."""
     validator = _Validator()
-    validator.check(expr, "", 0)
+    validator.check(expr, "", 1)
     return validator.issues
 
 
