@@ -16,6 +16,7 @@ from common.certlogic import (
     CertLogicError,
     DateTime,
     compile_expression,
+    data_accesses,
     evaluate,
     validate,
 )
@@ -503,3 +504,48 @@ def test_a_compiled_rule_is_safe_to_share_between_threads() -> None:
     for t in threads:
         t.join()
     assert errors == []
+
+
+def test_data_accesses_lists_what_a_rule_reads_outside_reduce_lambdas() -> None:
+    rule = {
+        "if": [
+            {"var": "payload.v.0"},
+            {
+                "and": [
+                    {
+                        "not-after": [
+                            {"plusTime": [{"var": "payload.v.0.dt"}, 14, "day"]},
+                            {"plusTime": [{"var": "external.validationClock"}, 0, "day"]},
+                        ]
+                    },
+                    {
+                        "reduce": [
+                            {"var": "payload.v"},
+                            {"+": [{"var": "accumulator"}, {"var": "current.dn"}]},
+                            {"var": "payload.v.0.dn"},
+                        ]
+                    },
+                    {
+                        "in": [
+                            {"var": "payload.v.0.mp"},
+                            {"var": "external.valueSets.vaccines-covid-19-names"},
+                        ]
+                    },
+                    [{"var": "payload.v.0"}],
+                ]
+            },
+            True,
+        ]
+    }
+    assert data_accesses(rule) == [
+        "payload.v.0",
+        "payload.v.0.dt",
+        "external.validationClock",
+        "payload.v",
+        "payload.v.0.dn",
+        "payload.v.0.mp",
+        "external.valueSets.vaccines-covid-19-names",
+    ]
+    assert data_accesses(True) == []
+    with pytest.raises(CertLogicError, match="unrecognised operator"):
+        data_accesses({"==": [{"var": "payload.v.0.sd"}, 1]})
