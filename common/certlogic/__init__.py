@@ -7,6 +7,7 @@ validation test suites. Public API:
     evaluate(expr, data)       the value of `expr` on the data context `data`
     validate(expr)             the validator's problems as readable strings, [] when valid
     compile_expression(expr)   validate once, return a fast `evaluator(data)` closure
+    data_accesses(expr)        the `var` paths a rule reads (e.g. external.validationClock)
 
 Every error, an invalid expression or a type mismatch in the data, is a `CertLogicError`; callers
 evaluating a validation rule treat it as "not satisfied". Values are JSON values as Python decodes
@@ -38,7 +39,7 @@ from typing import Any
 from common.certlogic.compiler import Evaluator, compile_expression
 from common.certlogic.dates import DateTime
 from common.certlogic.errors import CertLogicError
-from common.certlogic.validator import MAX_DEPTH, Issue, validate, validation_issues
+from common.certlogic.validator import MAX_DEPTH, Issue, data_accesses, validate, validation_issues
 from common.certlogic.values import MAX_STEPS
 
 SPECIFICATION_VERSION = "1.3.3"
@@ -63,6 +64,7 @@ __all__ = [
     "Evaluator",
     "Issue",
     "compile_expression",
+    "data_accesses",
     "evaluate",
     "validate",
     "validation_issues",

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from common.certlogic.dates import TIME_UNITS
+from common.certlogic.errors import CertLogicError
 from common.certlogic.values import is_int, js_string
 
 MAX_DEPTH = 64
@@ -187,10 +188,38 @@ class _Validator:
 def validation_issues(expr: Any) -> list[Issue]:
     """Every problem of `expr` as a CertLogic expression, in document order ([] when valid)."""
     validator = _Validator()
-    validator.check(expr, "", 0)
+    validator.check(expr, "", 1)
     return validator.issues
 
 
 def validate(expr: Any) -> list[str]:
     """Human-readable problems of `expr` as a CertLogic expression; [] when it is valid."""
     return [str(issue) for issue in validation_issues(expr)]
+
+
+def data_accesses(expr: Any) -> list[str]:
+    """The distinct `var` paths a valid expression reads from its data context, in document order.
+
+    Lets a caller see what a rule depends on, e.g. whether it reads `external.validationClock`
+    (a kiosk with an untrusted clock must not pass such a rule). A `reduce` lambda's paths are
+    relative to its own context {current, accumulator}, so they are not listed (as in the
+    reference implementation's `dataAccesses`). Raises `CertLogicError` on an invalid expression.
+    """
+    issues = validation_issues(expr)
+    if issues:
+        raise CertLogicError(f"invalid CertLogic expression: {issues[0]}", [str(issue) for issue in issues])
+    found: dict[str, None] = {}
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(reversed(node))
+        elif isinstance(node, dict):
+            ((operator, values),) = node.items()
+            if operator == "var":
+                found.setdefault(values, None)
+            elif operator == "reduce":
+                stack.extend((values[2], values[0]))
+            else:
+                stack.extend(reversed(values))
+    return list(found)

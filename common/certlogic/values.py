@@ -20,6 +20,8 @@ from common.certlogic.errors import CertLogicError
 # in node evaluations / visited nodes. A DCC's arrays have a handful of entries; a hostile rule that
 # nests reductions or compares self-similar structures built by them stops here instead of hanging.
 MAX_STEPS = 1_000_000
+# A node visited by a deep comparison costs about four node evaluations of a lambda: charged so.
+EQUALITY_STEP_COST = 4
 # JavaScript integers are exact up to 2**53 - 1; `+` beyond that is an error (and no reduction can
 # grow numbers to millions of digits).
 MAX_SAFE_INTEGER = 2**53 - 1
@@ -131,31 +133,41 @@ def strict_eq(left: Any, right: Any, where: str) -> bool:
     try:
         while stack:
             a, b = stack.pop()
-            ka, kb = _kind(a), _kind(b)
-            if not ka or not kb:
-                bad = a if not ka else b
-                raise CertLogicError(f"{where}: cannot compare a non-JSON value of type {type(bad).__name__}")
-            if ka != kb:
-                return False
-            if ka == "array":
+            ta = type(a)
+            if ta is not type(b) or not (ta is str or ta is int or ta is bool or ta is list or ta is dict):
+                # Subclasses, int vs float, null, date-times, non-JSON values: the careful way.
+                ka, kb = _kind(a), _kind(b)
+                if not ka or not kb:
+                    bad = a if not ka else b
+                    raise CertLogicError(
+                        f"{where}: cannot compare a non-JSON value of type {type(bad).__name__}"
+                    )
+                if ka != kb:
+                    return False
+                if ka == "array":
+                    ta = list
+                elif ka == "object":
+                    ta = dict
+                elif a != b:
+                    return False
+                else:
+                    continue
+            if ta is list:
                 if len(a) != len(b):
                     return False
                 visited += len(a)
-                if visited > 1000:
-                    charge(visited, where)
-                    visited = 0
                 stack.extend(zip(a, b, strict=True))
-            elif ka == "object":
+            elif ta is dict:
                 if len(a) != len(b) or a.keys() != b.keys():
                     return False
                 visited += len(a)
-                if visited > 1000:
-                    charge(visited, where)
-                    visited = 0
                 stack.extend((a[k], b[k]) for k in a)
             elif a != b:
                 return False
+            if visited > 4096:
+                steps, visited = visited * EQUALITY_STEP_COST, 0
+                charge(steps, where)
         return True
     finally:
         if visited:
-            charge(visited, where)
+            charge(visited * EQUALITY_STEP_COST, where)
