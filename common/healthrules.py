@@ -33,7 +33,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from common.certlogic import CertLogicError, compile_expression, validate
+from common.certlogic import CertLogicError, compile_expression, data_accesses, validate
 from common.valuesets import load_value_sets, shipped_value_sets
 
 MAX_RULE_FILE = 4 * 1024 * 1024
@@ -125,7 +125,7 @@ class RuleFailure:
 
 def _reads_clock(logic: Any) -> bool:
     """Does the logic read the validation clock anywhere? (A `var` on external.validationClock.)"""
-    return "external.validationClock" in json.dumps(logic)
+    return any(path.startswith("external.validationClock") for path in data_accesses(logic))
 
 
 def parse_rule(obj: Any, where: str = "rule") -> HealthRule:
@@ -248,8 +248,8 @@ class RuleSet:
             tuple[str, str, str], tuple[dt.datetime | None, dt.datetime | None, list[HealthRule]]
         ]
         self._chosen = {}
-        used = json.dumps([r.source.get("Logic") for r in self.rules])
-        self._needs_cert_times = "external.iat" in used or "external.exp" in used
+        read = {path for r in self.rules for path in data_accesses(r.source["Logic"])}
+        self._needs_cert_times = any(p.startswith(("external.iat", "external.exp")) for p in read)
 
     def __len__(self) -> int:
         return len(self.rules)
