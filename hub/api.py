@@ -28,6 +28,7 @@ from hub.fleet import fleet_view
 from hub.operators import AuthError, Operator
 from hub.queries import Passage, recent_passages, report_csv, report_dict
 from hub.registry.forwarder import list_dead_letters, replay_dead_letter
+from hub.rules import current_rules, summary
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +85,23 @@ class LiftIn(BaseModel):
 
 class FlagVersion(BaseModel):
     version: int
+
+
+class RuleOut(BaseModel):
+    identifier: str
+    version: str
+    type: str
+    country: str
+    certificate_type: str
+    valid_from: str
+    valid_to: str
+    description_vi: str
+    description_en: str
+
+
+class RulesOut(BaseModel):
+    version: int = Field(description="0 before the first `hub rules set`")
+    rules: list[RuleOut]
 
 
 class ContactOut(BaseModel):
@@ -296,6 +314,14 @@ def create_app(db: Database, settings: ApiSettings | None = None) -> FastAPI:
         except ValueError as exc:
             raise HTTPException(409, str(exc)) from None
         return {"requeued": ids}
+
+    @app.get(f"{API}/rules", response_model=RulesOut, tags=["rules"])
+    def rules(who: Viewer) -> RulesOut:
+        current = current_rules(db)
+        if current is None:
+            return RulesOut(version=0, rules=[])
+        version, body = current
+        return RulesOut(version=version, rules=[RuleOut(**row) for row in summary(body)])
 
     @app.get(f"{API}/audit", tags=["system"])
     def audit_log(

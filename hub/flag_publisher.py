@@ -25,12 +25,15 @@ import paho.mqtt.client as mqtt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hub.db import Database
+from hub.documents import current_document
 from hub.flags import FlagChange, changes_since, head_version
-from hub.trust import current_trust_list
+from hub.rules import RULES_DOC
+from hub.trust import TRUST_DOC
 from provisioning.keyfiles import load_private_key
 from wire import flagsync, topics
 from wire.envelope import public_pem, seal
 from wire.idhash import id_hash
+from wire.rules import RULES_TYPE
 
 if TYPE_CHECKING:  # key_rotation imports this module's load_signing_key
     from hub.key_rotation import Announcement
@@ -116,7 +119,8 @@ class FlagPublisher:
         self.snapshots_sent = 0
         self._last_resync: dict[str, float] = {}
         self._last_announce: dict[str, float] = {}
-        self.trust_published = 0
+        # per retained document (name -> version sent on this connection): trust list, health rules
+        self.documents_published: dict[str, int] = {}
         self.announcement: Announcement | None = None  # while a key rotation is pending
         self.connected = threading.Event()
         self._client = mqtt.Client(
@@ -144,8 +148,8 @@ class FlagPublisher:
             return
         client.subscribe(topics.ALL_STATUS, qos=1)
         self._publish_head()
-        self.trust_published = 0  # (re)publish the retained trust list on every (re)connect
-        self.publish_trust()
+        self.documents_published = {}  # (re)publish the retained documents on every (re)connect
+        self.publish_documents()
         self.connected.set()
 
     def publish_pending(self) -> int:
@@ -171,15 +175,20 @@ class FlagPublisher:
             topics.FLAGS_HEAD, seal(self._key, "flags.head", head, payload, self._clock()), retain=True
         )
 
-    def publish_trust(self) -> int:
-        """Publish the newest trust list, retained, if it is newer than what this publisher sent."""
-        current = current_trust_list(self.db)
-        if current is None or current[0] <= self.trust_published:
-            return self.trust_published
+    def publish_documents(self) -> None:
+        """Publish the newest trust list and health rules, retained, where newer than what was sent."""
+        self._publish_document(TRUST_DOC, topics.TRUST, "trust")
+        self._publish_document(RULES_DOC, topics.RULES, RULES_TYPE)
+
+    def _publish_document(self, name: str, topic: str, type_: str) -> int:
+        sent = self.documents_published.get(name, 0)
+        current = current_document(self.db, name)
+        if current is None or current[0] <= sent:
+            return sent
         version, payload = current
-        self._publish(topics.TRUST, seal(self._key, "trust", version, payload, self._clock()), retain=True)
-        self.trust_published = version
-        log.info("trust list version %d published (%d keys)", version, len(payload.get("keys", [])))
+        self._publish(topic, seal(self._key, type_, version, payload, self._clock()), retain=True)
+        self.documents_published[name] = version
+        log.info("%s version %d published", name, version)
         return version
 
     def set_announcement(self, announcement: Announcement | None) -> None:

@@ -13,11 +13,8 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
-
-from hub import audit
-from hub.db import Database, to_db_time
-from hub.schema import hub_documents
+from hub.db import Database
+from hub.documents import current_document, set_document
 from kiosk.verify.trust import MAX_TRUST_FILE, TrustLoadError, key_from_der, read_entries
 from wire.trustlist import trust_payload
 
@@ -64,27 +61,11 @@ def fingerprint(der: bytes) -> str:
 
 def set_trust_list(db: Database, entries: list[tuple[str, bytes]], *, actor: str, now: dt.datetime) -> int:
     """Replace the trust list; returns its new version (the running hub publishes it within a second)."""
-    body = trust_payload(entries)
-    with db.begin() as conn:
-        db.lock_in_transaction(conn, "hub.trust")
-        current = conn.execute(
-            sa.select(hub_documents.c.version).where(hub_documents.c.name == TRUST_DOC)
-        ).scalar()
-        version = int(current or 0) + 1
-        values = {"version": version, "body": body, "updated_at": to_db_time(now)}
-        if current is None:
-            conn.execute(sa.insert(hub_documents).values(name=TRUST_DOC, **values))
-        else:
-            conn.execute(sa.update(hub_documents).where(hub_documents.c.name == TRUST_DOC).values(**values))
-        audit.record(
-            conn, now, actor, "trust.set", {"version": version, "keys": [fingerprint(d) for _, d in entries]}
-        )
-    return version
+    detail = {"keys": [fingerprint(d) for _, d in entries]}
+    return set_document(
+        db, TRUST_DOC, trust_payload(entries), actor=actor, now=now, action="trust.set", detail=detail
+    )
 
 
 def current_trust_list(db: Database) -> tuple[int, dict[str, Any]] | None:
-    with db.begin() as conn:
-        row = conn.execute(
-            sa.select(hub_documents.c.version, hub_documents.c.body).where(hub_documents.c.name == TRUST_DOC)
-        ).first()
-    return None if row is None else (int(row.version), dict(row.body))
+    return current_document(db, TRUST_DOC)

@@ -50,6 +50,14 @@ class VerifyConfig(BaseModel):
     flag_key_file: Path | None = Field(
         None, description="the deployment's id-hash key, the hub's flag_key_file (mode 0600); absent: dev key"
     )
+    rules: list[Path] = Field(
+        default_factory=list,
+        description="health rule files (EU rule format) until the hub pushes its signed set; none: no rules",
+    )
+    value_sets: list[Path] = Field(
+        default_factory=list,
+        description="EU value set files or dirs; absent: the ones shipped with the kiosk",
+    )
 
 
 class ScreenConfig(BaseModel):

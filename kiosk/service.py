@@ -22,6 +22,8 @@ from typing import Any
 
 from gpiozero.pins import Factory
 
+from common.healthrules import RuleError, RuleSet, rules_in_document
+from common.valuesets import load_value_sets
 from kiosk.camera import LatestFrameCapture
 from kiosk.camera.base import FrameSource
 from kiosk.camera.config import open_source
@@ -45,6 +47,7 @@ from kiosk.verify.verdict import Verdict
 from kiosk.verify.verifier import Verifier
 from wire.envelope import Signed, load_public_key
 from wire.errors import WireError
+from wire.rules import RULES_TYPE, decode_rules
 from wire.trustlist import decode_trust
 
 log = logging.getLogger(__name__)
@@ -95,10 +98,15 @@ class KioskService:
             )
         self.flags = flags
         self._replay_flag_updates()
+        self._value_sets = load_value_sets(config.verify.value_sets) if config.verify.value_sets else {}
+        rules = (
+            RuleSet.from_paths(config.verify.rules, config.verify.value_sets) if config.verify.rules else None
+        )
         self.verifier = GuardedVerifier(
-            Verifier(TrustStore.from_paths(config.verify.trust), flags, config.policy)
+            Verifier(TrustStore.from_paths(config.verify.trust), flags, config.policy, rules)
         )
         self._replay_trust_list()
+        self._replay_rules()
         self.scanner = FrameScanner(config.decode)
         self.indicator = Indicator(config.indicator, pin_factory=pin_factory)
         self.clock = WallClock(assume_trusted=config.kiosk.assume_clock_trusted)
@@ -224,6 +232,8 @@ class KioskService:
                 )
             elif update.type == "trust":
                 self._apply_trust_list(update)
+            elif update.type == RULES_TYPE:
+                self._apply_rules(update)
             elif update.type == "command":
                 log.info("command from hub: %s", update.payload.get("action"))
 
@@ -240,6 +250,33 @@ class KioskService:
         )
         trust.replace_all([*provisioned.all_keys(), *hub_keys], update.version)
         self.store.save_document("trust-list", update.version, json.dumps(update.payload))
+
+    def _apply_rules(self, update: Signed) -> None:
+        """The hub's verified rule set replaces the provisioned one from the next scan on, and is kept for
+        restarts. Value sets: the shipped ones, then the provisioned files, then the document's own."""
+        doc = decode_rules(update)
+        try:
+            raw, doc_sets = rules_in_document(doc, f"hub rules v{update.version}")
+            rules = RuleSet.from_document(
+                {"rules": raw, "value_sets": {**self._value_sets, **(doc_sets or {})}},
+                update.version,
+                f"hub rules v{update.version}",
+            )
+        except RuleError as exc:
+            raise WireError(str(exc)) from None
+        self.verifier.verifier.rules = rules
+        self.store.save_document("rules", update.version, json.dumps(update.payload))
+        log.info("health rules version %d applied (%d rules)", update.version, len(rules))
+
+    def _replay_rules(self) -> None:
+        saved = self.store.document("rules")
+        if saved is None:
+            return
+        version, body = saved
+        try:
+            self._apply_rules(Signed(RULES_TYPE, version, "", json.loads(body), ""))
+        except (WireError, ValueError) as exc:
+            log.warning("saved health rules no longer apply (%s): waiting for the hub's", exc)
 
     def _replay_trust_list(self) -> None:
         saved = self.store.document("trust-list")
@@ -286,6 +323,8 @@ class KioskService:
             "errors": self.pipeline.stats.errors,
             "clock": {"trusted": reading.trusted, "reason": reading.reason},
             "flags_loaded": len(self.flags),
+            "rules_loaded": len(self.verifier.verifier.rules),
+            "rules_version": self.verifier.verifier.rules.version,
         }
 
     # -- lifecycle ------------------------------------------------------------------------------

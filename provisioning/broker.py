@@ -149,6 +149,7 @@ def render_acl(
         f"pattern read {topics.username_pattern(topics.COMMANDS)}",
         f"pattern read {topics.FLAGS_ALL}",
         f"pattern read {topics.TRUST}",
+        f"pattern read {topics.RULES}",
     ]
     for hub in hubs:
         lines += [
@@ -160,6 +161,7 @@ def render_acl(
             f"topic write {topics.ALL_COMMANDS}",
             f"topic write {topics.FLAGS_ALL}",
             f"topic write {topics.TRUST}",
+            f"topic write {topics.RULES}",
         ]
     for kiosk in gone:
         lines += [

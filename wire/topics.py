@@ -15,6 +15,7 @@ FLAGS_UPDATES = f"{FLAGS}/updates"
 FLAGS_HEAD = f"{FLAGS}/head"
 FLAGS_ALL = f"{FLAGS}/#"
 TRUST = f"{ROOT}/trust"
+RULES = f"{ROOT}/rules"  # health rules and value sets (wire/rules.py), signed and retained
 
 # The four per-kiosk channels, and their topics for every kiosk at once (a single-level wildcard).
 EVENTS, ACKS, STATUS, COMMANDS = "events", "acks", "status", "commands"

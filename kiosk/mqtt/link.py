@@ -252,6 +252,7 @@ class KioskLink:
             topics.FLAGS_UPDATES,
             topics.FLAGS_HEAD,
             topics.TRUST,
+            topics.RULES,
         ):
             client.subscribe(topic, qos=1)
         self._restart_delivery()
@@ -336,6 +337,7 @@ class KioskLink:
             topics.FLAGS_UPDATES: ("flags.delta", "flags.snapshot"),
             topics.FLAGS_HEAD: ("flags.head",),
             topics.TRUST: ("trust", "key.rotate"),
+            topics.RULES: ("rules",),
             topics.commands(self.kiosk_id): ("command", "flags.snapshot"),
         }.get(topic)
         if expected is None:
@@ -404,6 +406,7 @@ class KioskLink:
                 {
                     "flags_version": self.store.applied_version(FLAGS_VERSION),
                     "trust_version": self.store.applied_version("trust"),
+                    "rules_version": self.store.applied_version("rules"),
                     "hub_keys": self.hub_keys.kids(),
                     "backlog": self.store.backlog(),
                     "resync_wanted": self.resync_wanted,

@@ -20,7 +20,7 @@ from jsonschema import Draft202012Validator
 
 from kiosk.verify.signed import STEP_BASE45, STEP_CBOR, STEP_DECOMPRESS, STEP_PREFIX, STEP_SCHEMA, StepFailure
 from kiosk.verify.verdict import Subject
-from wire.cose import CWT_EXP, CWT_IAT, CoseFormatError, Sign1, decode_claims, decode_sign1
+from wire.cose import CWT_EXP, CWT_IAT, CWT_ISS, CoseFormatError, Sign1, decode_claims, decode_sign1
 
 PREFIX = b"HC1:"
 MAX_HC1_TEXT = 8 * 1024  # a version-40 QR holds 4296 alphanumeric chars
@@ -36,6 +36,12 @@ class Hc1:
     iat: int
     exp: int
     dcc: Mapping[str, Any]
+    issuer: str = ""  # CWT `iss`: the issuing country (HCERT), used by Invalidation rules
+
+    @property
+    def issuer_country(self) -> str:
+        """The issuing country: CWT `iss`, else the certificate entry's country (`co`)."""
+        return self.issuer if len(self.issuer) == 2 else self.country
 
     @property
     def cert_type(self) -> str | None:
@@ -106,7 +112,8 @@ def decode_hc1(raw: bytes) -> Hc1:
     dcc = hcert.get(HCERT_DCC) if isinstance(hcert, Mapping) else None
     if not isinstance(dcc, Mapping):
         raise StepFailure(STEP_CBOR, "hcert_missing")
-    return Hc1(sign1, claims[CWT_IAT], claims[CWT_EXP], dcc)
+    iss = claims.get(CWT_ISS)
+    return Hc1(sign1, claims[CWT_IAT], claims[CWT_EXP], dcc, iss if isinstance(iss, str) else "")
 
 
 def _inline_refs(node: Any, defs: Mapping[str, Any]) -> Any:

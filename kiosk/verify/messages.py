@@ -69,6 +69,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     ),
     # schema
     "schema_invalid": ("Nội dung chứng nhận sai định dạng", "Certificate content fails the DCC schema"),
+    # health rules (the failed rule's own description is shown instead when it has one)
+    "rule_failed": ("Không đáp ứng quy định y tế", "Does not meet the health rules"),
     # revocation and flags
     "revoked_uci": ("Chứng nhận đã bị thu hồi", "Certificate revoked (UCI)"),
     "revoked_country_uci": ("Chứng nhận đã bị thu hồi", "Certificate revoked (country + UCI)"),

@@ -1,9 +1,10 @@
-"""The verifier: raw QR bytes -> Verdict, as a pure function of (payload, trust, flags, policy, now).
+"""The verifier: raw QR bytes -> Verdict, as a pure function of (payload, trust, flags, rules, policy, now).
 
 Order of checks for signed codes (HC1 and passes share every step they have in common):
-prefix, base45, [decompress], cbor, signature, key_usage, validity, schema; then revocation,
-person flags and scope. The first failing decoding/crypto step ends verification with DENY and
-names the step; later findings (flags, clock, scope) are collected and the worst outcome wins.
+prefix, base45, [decompress], cbor, signature, key_usage, validity, schema; then (HC1) the
+health rules in force at scan time, revocation, person flags and scope. The first failing
+decoding/crypto step ends verification with DENY and names the step; later findings (rules,
+flags, clock, scope) are collected and the worst outcome wins.
 
 Never raises on payload content: every parser failure is a reason code. An untrusted clock never
 yields PASS for a signed code (policy.untrusted_clock: REVIEW by default).
@@ -11,8 +12,10 @@ yields PASS for a signed code (policy.untrusted_clock: REVIEW by default).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
+from common.healthrules import CertificateFacts, RuleFailure, RuleSet
 from kiosk.verify.cccd import looks_like_cccd, parse_cccd
 from kiosk.verify.checkpoint_pass import decode_pass
 from kiosk.verify.flags import FlagStore
@@ -84,15 +87,31 @@ def _with_validity(valid_reason: str, time_findings: list[Finding]) -> list[Find
     return [(Outcome.PASS, valid_reason), *time_findings]
 
 
+def _explained_by_rules(verdict: Verdict, failures: list[RuleFailure]) -> Verdict:
+    """When failed rules decide the outcome, the screen shows their own descriptions (Vietnamese, else
+    English), the words the rule's authors chose, instead of a generic 'does not meet the rules'."""
+    if not failures or verdict.reasons[0] != "rule_failed":
+        return verdict
+    shown = failures[:3]
+    vi = "; ".join(f.rule.description("vi") or f.rule.description("en") or f.identifier for f in shown)
+    en = "; ".join(f.rule.description("en") or f.rule.description("vi") or f.identifier for f in shown)
+    return dataclasses.replace(verdict, message_vi=vi, message_en=en)
+
+
 class Verifier:
     """Holds the (read-only during a verify) trust store, flag store and policy."""
 
     def __init__(
-        self, trust: TrustStore, flags: FlagStore | None = None, policy: PolicyConfig | None = None
+        self,
+        trust: TrustStore,
+        flags: FlagStore | None = None,
+        policy: PolicyConfig | None = None,
+        rules: RuleSet | None = None,
     ) -> None:
         self.trust = trust
         self.flags = flags if flags is not None else FlagStore()
         self.policy = policy if policy is not None else PolicyConfig()
+        self.rules = rules if rules is not None else RuleSet()  # none: signature-level verdicts only
         self._schema = DccSchema()
 
     def verify(self, raw: bytes, now: dt.datetime, clock_trusted: bool = True) -> Verdict:
@@ -172,15 +191,35 @@ class Verifier:
         except StepFailure as exc:
             return self._deny(kind, exc.reason, exc.step, subject)
         findings = _with_validity("valid_hc1", time_findings)
+        failures: list[RuleFailure] = []
         if cert_type not in self.policy.hc1_types:
             findings.append((Outcome.DENY, "kind_not_accepted"))
+        elif len(self.rules):
+            facts = CertificateFacts(cert_type, hc1.issuer_country, hc1.iat, hc1.exp, key.kid)
+            failures = self.rules.failures(hc1.dcc, facts, now, self.policy.country)
+            findings += self._rule_findings(failures, clock_trusted)
         revoked = self.flags.hc1_revoked(
             hc1.uci, hc1.country, signature_hash(hc1.sign1.protected.get(1), hc1.sign1.signature)
         )
         if revoked:
             findings.append((Outcome.DENY, revoked))
         step = STEP_VALIDITY if any(r in ("expired", "not_yet_valid") for _, r in time_findings) else None
-        return make_verdict(kind, findings, subject, step, self.flags.version, {"cert_type": cert_type})
+        extra: dict[str, object] = {"cert_type": cert_type}
+        if len(self.rules):
+            extra["rules_version"] = self.rules.version
+        if failures:
+            extra["rules_failed"] = [f.identifier for f in failures]
+        verdict = make_verdict(kind, findings, subject, step, self.flags.version, extra)
+        return _explained_by_rules(verdict, failures)
+
+    def _rule_findings(self, failures: list[RuleFailure], clock_trusted: bool) -> list[Finding]:
+        """A failed rule denies; with an untrusted clock, one that reads the clock only sends to the officer
+        (the clock may be what failed it), and never passes (the time findings already say REVIEW)."""
+        untrusted = Outcome(self.policy.untrusted_clock)
+        return [
+            (untrusted if f.rule.reads_clock and not clock_trusted else Outcome.DENY, "rule_failed")
+            for f in failures
+        ]
 
     # -- our passes ----------------------------------------------------------------------------
     def _verify_pass(self, raw: bytes, now: dt.datetime, clock_trusted: bool) -> Verdict:

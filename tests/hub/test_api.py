@@ -9,6 +9,7 @@ import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,8 +20,10 @@ from hub.db import Database
 from hub.http_server import ApiServer
 from hub.ingest import store_events
 from hub.operators import set_operator
+from hub.rules import rule_set_from_paths, set_rules
 from tests.hub.factory import T0, make_event
 
+ROOT = Path(__file__).resolve().parents[2]
 PERSON = "001234567890"
 CONTACT = "079090000001"
 PASSWORD = "a long enough password"
@@ -171,3 +174,16 @@ def test_dashboard_is_served_by_the_hub_without_external_assets(hub: tuple[str, 
     assert "https://" not in page and "http://" not in page
     assert client.call("GET", "/static/../api.py")[0] == 404
     assert client.call("GET", "/static/nothing.js")[0] == 404
+
+
+def test_health_rules_are_listed_for_every_role(hub: tuple[str, threading.Event], db: Database) -> None:
+    viewer = Client(hub[0]).login("vy")
+    assert viewer.call("GET", f"{API}/rules") == (200, {"version": 0, "rules": []})
+    set_rules(
+        db, rule_set_from_paths([ROOT / "examples" / "rules" / "vietnam-2021.json"]), actor="op", now=T0
+    )
+    code, body = viewer.call("GET", f"{API}/rules")
+    assert code == 200 and body["version"] == 1 and len(body["rules"]) == 12
+    positive = next(r for r in body["rules"] if r["identifier"] == "TR-VN-0001")
+    assert "dương tính" in positive["description_vi"] and "positive" in positive["description_en"]
+    assert Client(hub[0]).call("GET", f"{API}/rules")[0] == 401
