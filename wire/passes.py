@@ -12,6 +12,10 @@ Time windows are minutes of the local day (0..1440); `from > to` crosses midnigh
 Signed with Ed25519 (COSE alg -8) or ES256 (-7); `kid` (protected header) = first 8 bytes of
 SHA-256 of the issuer key's SubjectPublicKeyInfo DER.
 
+Stricter than HCERT on purpose: we mint every pass ourselves, so there is no foreign issuer to
+interoperate with. A pass must carry COSE tag 18 and integer iat/exp (HC1 also accepts untagged
+COSE and float times, wire/cose.py); the signature header rules are the shared ones.
+
 Defined once here: imported by provisioning/issuer.py (minting) and kiosk/verify (checking).
 """
 

@@ -5,7 +5,8 @@ Entry point: `Verifier(trust, flags, policy).verify(raw, now, clock_trusted) -> 
 
 Rooms:
     cccd.py, pccovid.py      unsigned identity codes (identity.py: shared text/date helpers)
-    hc1.py                   EU DCC decoding steps and the shipped DCC schema subset
+    hc1.py                   EU DCC decoding steps (prefix, Base45, zlib, COSE/CWT)
+    dcc_schema.py            the DCC payload against the official EU schema of its `ver`
     checkpoint_pass.py       our `VNP1:` pass decoding (format: wire/passes.py)
     signed.py                steps shared by HC1 and passes: signature, signer-at-iat, window
     trust.py                 kid -> trusted keys (PEM/DER files, directories, hub trust list)

@@ -47,6 +47,15 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "pass_scope_invalid": ("Phạm vi thẻ không hợp lệ", "Invalid pass scope"),
     # signature
     "alg_unsupported": ("Thuật toán chữ ký không được hỗ trợ", "Unsupported signature algorithm"),
+    "alg_unprotected": (
+        "Thuật toán chữ ký nằm ngoài tiêu đề bảo vệ",
+        "Signature algorithm outside a non-empty protected header",
+    ),
+    "alg_conflict": ("Hai thuật toán chữ ký mâu thuẫn nhau", "Conflicting signature algorithms"),
+    "alg_key_mismatch": (
+        "Thuật toán chữ ký không khớp với loại khoá",
+        "Signature algorithm does not fit the signer's key type",
+    ),
     "kid_missing": ("Thiếu mã khoá (kid)", "Key identifier (kid) missing"),
     "kid_length": ("Mã khoá (kid) sai độ dài", "Key identifier (kid) has the wrong length"),
     "kid_unknown": ("Bên phát hành không được tin cậy", "Unknown signer (kid not trusted)"),

@@ -18,9 +18,10 @@ import datetime as dt
 from common.healthrules import CertificateFacts, RuleFailure, RuleSet
 from kiosk.verify.cccd import looks_like_cccd, parse_cccd
 from kiosk.verify.checkpoint_pass import decode_pass
+from kiosk.verify.dcc_schema import DccSchema
 from kiosk.verify.flags import FlagStore
 from kiosk.verify.hc1 import PREFIX as HC1_PREFIX
-from kiosk.verify.hc1 import DccSchema, decode_hc1
+from kiosk.verify.hc1 import decode_hc1
 from kiosk.verify.identity import MAX_IDENTITY_BYTES, IdentityParseError, decode_text
 from kiosk.verify.messages import describe
 from kiosk.verify.pccovid import looks_like_pccovid, parse_pccovid
@@ -199,7 +200,7 @@ class Verifier:
             failures = self.rules.failures(hc1.dcc, facts, now, self.policy.country)
             findings += self._rule_findings(failures, clock_trusted)
         revoked = self.flags.hc1_revoked(
-            hc1.uci, hc1.country, signature_hash(hc1.sign1.protected.get(1), hc1.sign1.signature)
+            hc1.uci, hc1.country, signature_hash(hc1.sign1.alg, hc1.sign1.signature)
         )
         if revoked:
             findings.append((Outcome.DENY, revoked))
@@ -239,7 +240,7 @@ class Verifier:
         except StepFailure as exc:
             return self._deny(kind, exc.reason, exc.step, subject)
         findings = _with_validity("valid_pass", time_findings)
-        sig_hash = signature_hash(decoded.sign1.protected.get(1), decoded.sign1.signature)
+        sig_hash = signature_hash(decoded.sign1.alg, decoded.sign1.signature)
         revoked = self.flags.pass_revoked(claims.pass_id, sig_hash)
         if revoked:
             findings.append((Outcome.DENY, revoked))

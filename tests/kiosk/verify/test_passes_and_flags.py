@@ -203,3 +203,25 @@ def test_minting_refuses_what_a_kiosk_would_reject(issuers):
         sign_claims(key, bad)
     with pytest.raises(passes.PassFormatError):
         mint_pass(key, id_number=ID, name="A", dob="1999-02-30", valid_from=NOW, valid_until=NOW + DAY)
+
+
+def test_passes_stay_strict_where_hcert_is_lenient(issuer, trust):
+    """Our own format: tag 18 required and integer times only (HC1 accepts both variations)."""
+    import cbor2
+
+    from kiosk.verify.checkpoint_pass import decode_pass
+    from wire.cose import encode_sign1
+
+    good = decode_pass(_pass(issuer))
+    items = [good.sign1.protected_raw, {}, good.sign1.payload, good.sign1.signature]
+    untagged = Verifier(trust).verify(passes.to_text(cbor2.dumps(items)).encode(), NOW)
+    assert (untagged.outcome, untagged.failed_step, untagged.reasons) == (
+        Outcome.DENY,
+        "cbor",
+        ("cose_not_sign1",),
+    )
+    claims = cbor2.loads(good.sign1.payload)
+    claims[6] = float(claims[6])
+    cose = encode_sign1(cbor2.dumps(claims), issuer.private_key, issuer.alg, issuer.kid)
+    floats = Verifier(trust).verify(passes.to_text(cose).encode(), NOW)
+    assert (floats.failed_step, floats.reasons) == ("cbor", ("pass_times_invalid",))
