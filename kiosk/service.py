@@ -92,13 +92,14 @@ class KioskService:
         self.notifier = notifier or SystemdNotifier()
         state_dir = Path(config.kiosk.state_dir)
         state_dir.mkdir(parents=True, exist_ok=True)
+        key = read_flag_key(config.verify.flag_key_file) if config.verify.flag_key_file else DEFAULT_KEY
         self.store = KioskStore(
             state_dir / config.store.filename,
             retention=timedelta(days=config.store.retention_days),
             size_cap_bytes=int(config.store.size_cap_mb * (1 << 20)),
             memory_spill_max=config.store.memory_spill_max,
+            subject_key=key,
         )
-        key = read_flag_key(config.verify.flag_key_file) if config.verify.flag_key_file else DEFAULT_KEY
         flags = load_flag_file(config.verify.flags_file) if config.verify.flags_file else FlagStore(key)
         if flags.key != key and config.verify.flag_key_file is not None:
             raise ValueError(
