@@ -46,6 +46,9 @@ def test_f0_flagged_since_is_stopped_with_the_clock_days_behind(trust, trusted):
     behind = NOW - 3 * DAY
     verdict = verifier.verify(CCCD, behind, trusted)
     assert verdict.outcome is Outcome.DENY and "flag_f0" in verdict.reasons, verdict
+    # at an assisted checkpoint (a bare ID card is REVIEW) the flag is named and wins: DENY
+    assisted = Verifier(trust, _flags(FlagStatus.F0, NOW - DAY)).verify(CCCD, behind, trusted)
+    assert assisted.outcome is Outcome.DENY and assisted.reasons[0] == "flag_f0"
     # and with the floor the kiosk proved (the hub's time), the same
     with_floor = verifier.verify(CCCD, behind, False, floor=NOW, hub_now=NOW)
     assert with_floor.outcome is Outcome.DENY and "flag_f0" in with_floor.reasons
