@@ -121,6 +121,8 @@ def test_rebooted_into_the_past_the_kiosk_still_stops_what_the_floor_proves(
         delta = seal(HUB, "flags.delta", 1, flagsync.delta_payload(0, [entry]), datetime.now(UTC))
         publish_as_hub(broker, topics.FLAGS_UPDATES, delta)
         wait_for(lambda: service.flags.version == 1, 10, "the hub's flag")
+        hub_now = service.time_floor.hub_now()
+        assert hub_now is not None and hub_now >= now  # the hub's signed time reached the floor
         wait_for(lambda: bool(first), 30, "a scan on the first boot")
         assert first[0].verdict.outcome.value == "PASS" and first[0].clock.reason == "assumed"
     finally:
