@@ -287,7 +287,8 @@ class KioskStore:
         try:
             busy = self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
         except sqlite3.OperationalError as exc:
-            self._refused(exc)
+            if "locked" not in str(exc):  # another process holding the file is no disk alarm: try later
+                self._refused(exc)
             return
         self._last_wal_scrub = now
         self._wal_scrub_due = bool(busy)  # a reader in another process held it: try again later
