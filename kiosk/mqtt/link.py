@@ -92,6 +92,7 @@ class KioskLink:
         store: KioskStore,
         hub_keys: list[Ed25519PublicKey] | None = None,
         on_update: UpdateHandler | None = None,
+        on_signed: Callable[[Signed], None] | None = None,
         status_extra: Callable[[], dict[str, Any]] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         wall: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -103,6 +104,7 @@ class KioskLink:
         self.resync_wanted = False
         self.hub_keys = HubKeyRing(store, hub_keys or [])
         self._on_update = on_update
+        self._on_signed = on_signed  # every verified hub message, whatever it is (its signed time)
         self._status_extra = status_extra or dict
         self._monotonic = monotonic
         self._wall = wall
@@ -345,6 +347,8 @@ class KioskLink:
         if not payload:
             return  # a cleared retained message
         signed = open_envelope(payload, self.hub_keys.trusted)
+        if self._on_signed is not None:
+            self._on_signed(signed)
         if signed.type not in expected:
             raise WireError(f"{signed.type} is not accepted on this topic")
         if signed.target not in (None, self.kiosk_id):

@@ -352,6 +352,15 @@ def test_expired_with_untrusted_clock_is_review_not_pass(material, verifier):
     assert valid.outcome is Outcome.REVIEW and "clock_untrusted" in valid.reasons
 
 
+def test_expired_before_the_proven_floor_is_denied_whatever_the_clock(material, verifier):
+    """An RTC-less kiosk rebooted offline into the past: the floor still proves the expiry."""
+    text = build_hc1(dataclasses.replace(material["base"], iat=NOW - 30 * DAY, exp=NOW - DAY)).encode()
+    verdict = verifier.verify(text, NOW - 60 * DAY, clock_trusted=False, floor=NOW)
+    assert (verdict.outcome, verdict.failed_step, verdict.reasons) == (Outcome.DENY, "validity", ("expired",))
+    valid = verifier.verify(build_hc1(material["base"]).encode(), NOW - 60 * DAY, False, floor=NOW)
+    assert valid.outcome is Outcome.REVIEW and "clock_untrusted" in valid.reasons
+
+
 @pytest.mark.parametrize("how", ["uci", "country_uci", "signature"])
 def test_revoked_certificate_is_denied(material, trust, how):
     text = build_hc1(material["base"])

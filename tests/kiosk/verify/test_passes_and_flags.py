@@ -137,8 +137,9 @@ def test_flag_window_and_lift(trust):
     start, end = int((NOW - DAY).timestamp()), int((NOW + DAY).timestamp())
     store.apply_delta([PersonFlag(h, FlagStatus.F1, start, end)], [], 2)
     assert store.person(ID, NOW).status is FlagStatus.F1
-    assert store.person(ID, NOW + 2 * DAY) is None
-    assert store.person(ID, NOW - 2 * DAY) is None
+    assert store.person(ID, NOW + 2 * DAY) is None  # ended by a time the caller proved
+    assert store.person(ID, NOW - 2 * DAY).status is FlagStatus.F1  # before its start: still applies
+    assert store.person(ID, None).status is FlagStatus.F1  # no proven time: no end lifts it
     with pytest.raises(ValueError):
         store.apply_delta([], [h], 2)  # not newer: a replayed delta cannot unflag
     store.apply_delta([], [h], 3)
