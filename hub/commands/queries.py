@@ -9,6 +9,7 @@ import click
 
 from hub import audit
 from hub.commands import When, actor, config_of, database, utc_now
+from hub.commands.flags import warn_dead_letters
 from hub.fleet import fleet_view
 from hub.queries import recent_passages, report_csv, report_dict
 from kiosk.clitools import Duration, emit, json_option
@@ -22,11 +23,13 @@ INCUBATION = dt.timedelta(days=14)
 def kiosks(ctx: click.Context, as_json: bool) -> None:
     """The fleet: state, last heard, versions, backlog, clock; STALE when silent too long."""
     config = config_of(ctx)
-    rows = fleet_view(database(ctx), now=utc_now(), stale_after_s=config.stale_after_s)
+    db = database(ctx)
+    rows = fleet_view(db, now=utc_now(), stale_after_s=config.stale_after_s)
     for r in rows:
         r["state"] = f"{r['state']}{' STALE' if r['stale'] else ''}"
     columns = ["kiosk_id", "checkpoint_id", "state", "last_heard", "software", "flags_version", "backlog"]
     emit(rows, [*columns, "clock_trusted"], as_json)
+    warn_dead_letters(db)
 
 
 @click.command("passages")

@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 from hub.cli import main
 from hub.db import Database, open_database
+from hub.flags import import_registry_changes
 from hub.fleet import record_status
 from hub.ingest import store_events
 from hub.schema import migrate
@@ -93,6 +94,21 @@ def test_flags_add_list_lift_and_bad_input(hub_config: Path) -> None:
     audit = json.loads(run(hub_config, "audit", "--action", "flag", "--json"))
     assert [a["action"] for a in audit] == ["flag.lift", "flag.add"]
     assert all(a["actor"].startswith("cli:") for a in audit)
+
+
+def test_flags_add_refuses_bad_targets_and_dead_letters_raise_an_alarm(hub_config: Path) -> None:
+    full_width = "\uff10" * 12
+    assert "12-digit" in run(hub_config, "flags", "add", full_width, "--status", "F0", ok=False)
+    assert "hex" in run(hub_config, "flags", "add", "zz", "--kind", "pass", "--status", "revoked", ok=False)
+    assert "12-digit" in run(hub_config, "flags", "lift", full_width, ok=False)
+    db = db_of(hub_config)
+    bad = {"version": 1, "target_kind": "pass", "target": "zz", "status": "revoked"}
+    import_registry_changes(db, 1, [bad], now=T0)
+    db.dispose()
+    rows = json.loads(run(hub_config, "flags", "dead-letters", "--json"))
+    assert [(r["source"], r["version"]) for r in rows] == [("registry", 1)] and "hex" in rows[0]["reason"]
+    assert "WARNING: 1 flag change(s) could not be sent" in run(hub_config, "kiosks")
+    assert "WARNING: 1 flag change(s)" in run(hub_config, "flags", "list")
 
 
 def test_trace_person_and_contacts_are_audited(hub_config: Path) -> None:
