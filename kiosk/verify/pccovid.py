@@ -9,7 +9,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from kiosk.verify.identity import MAX_IDENTITY_BYTES, IdentityParseError, decode_text, iso_date
+from kiosk.verify.identity import (
+    MAX_IDENTITY_BYTES,
+    IdentityParseError,
+    decode_text,
+    iso_date,
+    refuse_unsafe_characters,
+)
 
 FIELDS = 6
 _DOC = re.compile(r"[0-9A-Z*]{6,20}")
@@ -48,6 +54,7 @@ def parse_pccovid(raw: bytes) -> PcCovid:
     parts = text.strip().split("|")
     if len(parts) != FIELDS:
         raise IdentityParseError("malformed_pccovid", f"{len(parts)} fields")
+    refuse_unsafe_characters(parts)
     doc, name, dob_raw, kind, qid, ext = parts
     if not _DOC.fullmatch(doc) or ("*" in doc and doc[6:].count("*")) or doc.strip("*") == "":
         raise IdentityParseError("malformed_pccovid", "document number")

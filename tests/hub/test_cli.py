@@ -6,10 +6,12 @@ import csv
 import datetime as dt
 import io
 import json
+import logging
 import stat
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from click.testing import CliRunner
 
 from hub.cli import main
@@ -17,7 +19,9 @@ from hub.db import Database, open_database
 from hub.flags import import_registry_changes
 from hub.fleet import record_status
 from hub.ingest import store_events
-from hub.schema import migrate
+from hub.operators import AuthError, login
+from hub.schema import audit_log, migrate
+from kiosk.clitools import EscapingFilter
 from tests.hub.factory import T0, make_event
 
 PERSON = "001234567890"
@@ -125,6 +129,59 @@ def test_trace_person_and_contacts_are_audited(hub_config: Path) -> None:
     assert [a["action"] for a in audit] == ["trace.contacts", "trace.contacts", "trace.person"]
     assert audit[-1]["detail"]["id"] == PERSON
     assert "--window" in run(hub_config, "trace", "contacts", PERSON, "--window", "soon", ok=False)
+
+
+ESCAPE_NAME = "\x1b[K\x1b[ANGUYEN\u202eVAN\x9b2J A"  # erase line, cursor up, RTL override, C1 CSI
+RAW_CONTROLS = ("\x1b", "\u202e", "\x9b")
+
+
+def test_cli_output_escapes_what_came_from_outside(hub_config: Path) -> None:
+    """Issue 12 item 4: a recorded name `\\x1b[K\\x1b[A...` erased the real contact's row in a terminal,
+    and a failed login with an escape-sequence username erased later rows of `hub audit`."""
+    seed(hub_config)
+    db = db_of(hub_config)
+    hostile = make_event(5, checkpoint="cp-1", at=T0 + dt.timedelta(minutes=5), id_number="079090000002")
+    hostile["subject"]["name"] = ESCAPE_NAME
+    store_events(db, [hostile], now=T0 + dt.timedelta(minutes=6))
+    record_status(db, "kiosk-1", {"state": "online", "version": "\x1b]0;owned\x07", "backlog": 0}, now=T0)
+    with pytest.raises(AuthError):
+        login(db, "\x1b[2J\x1b[Hadmin", "a wrong password", now=T0)
+    with db.begin() as conn:
+        actor = conn.execute(
+            sa.select(audit_log.c.actor).where(audit_log.c.action == "login.refused")
+        ).scalar()
+    assert actor == "\\x1b[2J\\x1b[Hadmin"  # stored escaped, not raw
+    db.dispose()
+    window = ["--from", "2026-11-20", "--to", "2026-11-22"]
+    outputs = {
+        "contacts": run(hub_config, "trace", "contacts", PERSON, *window),
+        "contacts-json": run(hub_config, "trace", "contacts", PERSON, *window, "--json"),
+        "kiosks": run(hub_config, "kiosks"),
+        "kiosks-json": run(hub_config, "kiosks", "--json"),
+        "audit": run(hub_config, "audit"),
+    }
+    for what, out in outputs.items():
+        assert not any(c in out for c in RAW_CONTROLS), what
+    assert "\\x1b[K\\x1b[ANGUYEN\\u202eVAN\\x9b2J A" in outputs["contacts"]
+    assert "\\x1b]0;owned\\x07" in outputs["kiosks"]
+    # JSON stays JSON, and reads back as exactly what was stored
+    names = {c["subject_name"] for c in json.loads(outputs["contacts-json"])}
+    assert ESCAPE_NAME in names
+    assert {k["software"] for k in json.loads(outputs["kiosks-json"])} >= {"\x1b]0;owned\x07"}
+
+
+def test_log_lines_escape_outside_text() -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(EscapingFilter())
+    logger = logging.getLogger("tests.escaping")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        logger.warning("kiosk %s said %s", "kiosk-1", "ok\n2026-11-20 ERROR forged line\x1b[2K")
+    finally:
+        logger.removeHandler(handler)
+    assert stream.getvalue() == "kiosk kiosk-1 said ok\\n2026-11-20 ERROR forged line\\x1b[2K\n"
 
 
 def test_daily_report_csv_counts_by_checkpoint_verdict_and_local_hour(hub_config: Path) -> None:
