@@ -11,6 +11,7 @@ a caller using `.match` cannot accept a trailing newline; use `fullmatch` anyway
 from __future__ import annotations
 
 import re
+from typing import TypeGuard
 
 # A citizen id (CCCD): exactly 12 ASCII digits.
 PERSON_ID = re.compile(r"\A[0-9]{12}\Z", re.ASCII)
@@ -33,12 +34,12 @@ def _full(pattern: re.Pattern[str], value: object) -> bool:
     return isinstance(value, str) and pattern.fullmatch(value) is not None
 
 
-def is_person_id(value: object) -> bool:
+def is_person_id(value: object) -> TypeGuard[str]:
     """A 12-digit ASCII citizen id number."""
     return _full(PERSON_ID, value)
 
 
-def is_slug_id(value: object) -> bool:
+def is_slug_id(value: object) -> TypeGuard[str]:
     """A kiosk or checkpoint id."""
     return _full(SLUG_ID, value)
 

@@ -17,11 +17,12 @@ from kiosk.verify.identity import (
     decode_text,
     refuse_unsafe_characters,
 )
+from wire.identity import CMND_ID, PERSON_ID
 
 MIN_FIELDS = 7
 MAX_FIELDS = 11  # mid-2024 cards add 4 trailing (usually empty) positions
-_ID = re.compile(r"[0-9]{12}")
-_OLD_ID = re.compile(r"([0-9]{9}|[0-9]{12})?")
+_ID = PERSON_ID
+_OLD_ID = re.compile(rf"(?:{CMND_ID.pattern}|{PERSON_ID.pattern})?", re.ASCII)
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from kiosk.verify.identity import (
     iso_date,
     refuse_unsafe_characters,
 )
+from wire.identity import is_person_id
 
 FIELDS = 6
 _DOC = re.compile(r"[0-9A-Z*]{6,20}")
@@ -75,5 +76,5 @@ def parse_pccovid(raw: bytes) -> PcCovid:
     ext_parts = tuple(ext.split("<"))
     if len(ext_parts) > 5 or len(ext) > 200:
         raise IdentityParseError("malformed_pccovid", "EXT")
-    id_number = doc if len(doc) == 12 and doc.isdigit() else None
+    id_number = doc if is_person_id(doc) else None
     return PcCovid(doc, id_number, name.strip(), dob, kind == "1", qid, ext_parts)
