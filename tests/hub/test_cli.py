@@ -21,7 +21,7 @@ from hub.fleet import record_status
 from hub.ingest import store_events
 from hub.operators import AuthError, login
 from hub.schema import audit_log, migrate
-from kiosk.clitools import EscapingFilter
+from kiosk.clitools import EscapingFilter, escape_text, json_text
 from provisioning.registry import KioskRecord, KioskRegistry
 from tests.hub.factory import T0, make_event
 
@@ -314,3 +314,12 @@ def test_the_example_hub_config_is_valid() -> None:
     config = load_hub_config(REPO_ROOT / "examples" / "hub.toml")
     assert config.mqtt.tls is not None and config.registry is not None
     assert config.mqtt.client_ids() == ["hub-ingest-1", "hub-flags"]
+
+
+def test_escaped_output_keeps_vietnamese_and_json_reads_back_the_same() -> None:
+    value = {"name": "Nguyễn Văn An", "x": "\x1b[2J\x9b\u202e\U000e0001\U0010fffd\n\t"}
+    text = json_text(value)
+    assert all(c.isprintable() or c == "\n" for c in text) and "Nguyễn Văn An" in text
+    assert json.loads(text) == value
+    assert escape_text(value["name"]) == "Nguyễn Văn An"
+    assert escape_text(value["x"]) == "\\x1b[2J\\x9b\\u202e\\U000e0001\\U0010fffd\\n\\t"
