@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from hub import audit
 from hub.db import Database, from_db_time, to_db_time
 from hub.schema import operators, sessions
+from kiosk.clitools import escape_text
 
 ROLES = ("viewer", "operator", "admin")
 SESSION_TTL = dt.timedelta(hours=12)
@@ -116,7 +117,8 @@ def login(db: Database, username: str, password: str, *, now: dt.datetime) -> tu
         refused = row is None or not ok or row.disabled
         token = secrets.token_urlsafe(32)
         if refused:  # recorded, and committed: the refusal itself is what an auditor looks for
-            audit.record(conn, now, username[:64] or "-", "login.refused", {})
+            # Whatever was typed, escaped: a raw escape sequence as the actor would rewrite `hub audit`.
+            audit.record(conn, now, escape_text(username)[:64] or "-", "login.refused", {})
         else:
             conn.execute(
                 sa.insert(sessions).values(

@@ -20,8 +20,9 @@ from kiosk.display.config import IndicatorConfig
 from kiosk.mqtt.config import MqttConfig
 from kiosk.store.config import StoreConfig
 from kiosk.verify.policy import PolicyConfig
+from wire.identity import SLUG_ID_PATTERN
 
-ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"  # also a broker username and an MQTT topic level
+ID_PATTERN = SLUG_ID_PATTERN  # also a broker username and an MQTT topic level
 
 
 class IdentityConfig(BaseModel):

@@ -11,9 +11,11 @@ from __future__ import annotations
 import datetime as dt
 
 from kiosk.verify.flags import FlagStore
+from kiosk.verify.identity import has_unsafe_characters
 from kiosk.verify.messages import describe
 from kiosk.verify.policy import PolicyConfig
 from kiosk.verify.verdict import Outcome, PayloadKind, Subject, Verdict
+from wire.identity import is_person_id
 
 ACTIONS = frozenset({"confirm", "override"})
 
@@ -59,10 +61,12 @@ def manual_declaration(
     end lifts it only by `flags_ended_by`, the proven time: TimeContext.flag_end_cutoff)."""
     officer = _officer_id(form.get("officer_id"))
     id_number, name, dob = form.get("id_number"), form.get("name"), form.get("dob")
-    if not (isinstance(id_number, str) and len(id_number) == 12 and id_number.isdigit()):
+    if not is_person_id(id_number):  # 12 ASCII digits (str.isdigit also takes full-width ones)
         raise OfficerInputError("id_number must be the 12-digit personal identification number")
     if not (isinstance(name, str) and 0 < len(name.strip()) <= 128):
         raise OfficerInputError("name is required")
+    if has_unsafe_characters(name):
+        raise OfficerInputError("name: no control or text-direction characters")
     try:
         birth = dt.date.fromisoformat(str(dob))
     except ValueError:

@@ -108,7 +108,7 @@ def _check_names(kind: str, names: Iterable[str]) -> list[str]:
     """Names become ACL usernames and topic levels: the kiosk-id rules keep `+`, `#`, `/`, spaces out."""
     checked = sorted(set(names))
     for name in checked:
-        if not topics.KIOSK_ID.match(name):
+        if not topics.KIOSK_ID.fullmatch(name):
             raise ValueError(f"invalid {kind} {name!r}: lower-case letters, digits and '-' only")
     return checked
 

@@ -29,12 +29,13 @@ from dataclasses import dataclass
 import base45
 
 from wire.cose import CWT_CTI, CWT_EXP, CWT_IAT, CWT_ISS, CoseFormatError, loads_bounded
+from wire.identity import PERSON_ID
 
 PREFIX = "VNP1:"
 CLAIM_PASS = -70001  # private-use CWT claim (< -65536) holding the pass body
 MAX_PASS_TEXT = 2048  # a pass is far smaller; bounds Base45 work on hostile input
 
-_ID_RE = re.compile(r"[0-9]{12}")
+_ID_RE = PERSON_ID
 _DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 

@@ -7,7 +7,6 @@ unreadable trust, flag or policy files: those are the operator's mistake, not th
 from __future__ import annotations
 
 import datetime as dt
-import json
 import sys
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import click
 
 from common.healthrules import RuleError, RuleSet
 from common.valuesets import ValueSetError
+from kiosk.clitools import json_text
 from kiosk.verify.flags import FlagFileError, FlagStore, load_flag_file
 from kiosk.verify.policy import PolicyConfig, load_policy
 from kiosk.verify.signed import STEP_DECODE_IMAGE
@@ -148,11 +148,11 @@ def command(
                 STEP_DECODE_IMAGE,
                 flags.version,
             )
-            click.echo(json.dumps(verdict_json(verdict), ensure_ascii=False))
+            click.echo(json_text(verdict_json(verdict), indent=None))
             return
     elif text == "-":
         raw = sys.stdin.buffer.read(64 * 1024).rstrip(b"\r\n")
     else:
         raw = text.encode("utf-8")  # type: ignore[union-attr]  # text is set here
     verdict = verifier.verify(raw, now, clock_trusted=not clock_untrusted)
-    click.echo(json.dumps(verdict_json(verdict), ensure_ascii=False))
+    click.echo(json_text(verdict_json(verdict), indent=None))

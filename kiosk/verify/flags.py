@@ -42,6 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
+from wire.identity import is_person_id
 from wire.idhash import id_hash
 
 DEFAULT_KEY = b"qr-checkpoint-dev-flag-key-CHANGE-ME"
@@ -287,7 +288,7 @@ def load_flag_file(path: Path) -> FlagStore:
         where = f"persons[{n}]"
         if not isinstance(p, dict):
             raise FlagFileError(f"{where}: expected an object")
-        if isinstance(p.get("id"), str) and len(p["id"]) == 12 and p["id"].isdigit():
+        if is_person_id(p.get("id")):
             hashes.append(store.hash_id(p["id"]))
         elif isinstance(p.get("id_hash"), str) and len(p["id_hash"]) == 16:
             try:

@@ -25,6 +25,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "decode_image_failed": ("Không đọc được mã QR trong ảnh", "No QR code could be read from the image"),
     "malformed_cccd": ("Mã CCCD không hợp lệ", "Malformed citizen ID (CCCD) code"),
     "malformed_pccovid": ("Mã PC-Covid không hợp lệ", "Malformed PC-Covid code"),
+    "control_characters": (
+        "Mã chứa ký tự điều khiển hoặc ký tự đảo chiều văn bản",
+        "The code contains control or text-direction characters",
+    ),
     "prefix_invalid": ("Tiền tố mã không hợp lệ", "Invalid prefix"),
     "base45_invalid": ("Mã hoá Base45 không hợp lệ", "Invalid Base45 encoding"),
     "decompress_failed": ("Giải nén thất bại", "Decompression failed"),

@@ -11,6 +11,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -135,6 +136,48 @@ def test_flags_from_the_api_wake_the_publisher(hub: tuple[str, threading.Event],
     assert op.call("POST", f"{API}/flags/lift", {"target": PERSON})[1] == {"version": 2}
     assert op.call("POST", f"{API}/flags/lift", {"target": PERSON})[0] == 404
     assert [a["actor"] for a in audit_entries(db, action_prefix="flag")] == ["op", "op"]
+
+
+FULL_WIDTH_ID = "\uff10" * 11 + "\uff11"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"target": "zz", "target_kind": "pass", "status": "revoked"},
+        {"target": FULL_WIDTH_ID, "status": "F0"},
+        {"target": PERSON + "\n", "status": "F0"},
+        {"target": "0011223344556677", "target_kind": "person", "status": "F0"},
+        {"target": PERSON, "target_kind": "pass", "status": "revoked"},
+    ],
+)
+def test_flag_targets_must_follow_the_identity_rules(
+    hub: tuple[str, threading.Event], db: Database, body: dict[str, str]
+) -> None:
+    """Issue 12 item 2: these were accepted, and then no later flag ever left the hub."""
+    url, _ = hub
+    op = Client(url).login("op")
+    code, problem = op.call("POST", f"{API}/flags", body)
+    assert code == 422 and "target" in json.dumps(problem)
+    lift = {k: v for k, v in body.items() if k != "status"}
+    assert op.call("POST", f"{API}/flags/lift", lift)[0] == 422
+    assert op.call("GET", f"{API}/flags?include_inactive=true")[1] == []
+
+
+def test_pass_targets_are_stored_in_one_form_and_person_ids_are_ascii(
+    hub: tuple[str, threading.Event],
+) -> None:
+    url, _ = hub
+    op = Client(url).login("op")
+    body = {"target": "00112233AABBCCDD", "target_kind": "pass", "status": "revoked"}
+    assert op.call("POST", f"{API}/flags", body)[0] == 201
+    assert [f["target"] for f in op.call("GET", f"{API}/flags")[1]] == ["00112233aabbccdd"]
+    lift = {"target": "00112233aabbccdd", "target_kind": "pass"}
+    assert op.call("POST", f"{API}/flags/lift", lift)[0] == 200
+    window = "from=2026-11-01T00:00:00Z&to=2026-11-30T00:00:00Z"
+    for path in ("trace/person", "trace/contacts"):
+        assert op.call("GET", f"{API}/{path}?id={quote(FULL_WIDTH_ID)}&{window}")[0] == 422
+    assert op.call("GET", f"{API}/flags/dead-letters")[1] == []
 
 
 def test_passages_reports_and_admin_routes(hub: tuple[str, threading.Event]) -> None:
