@@ -40,12 +40,11 @@ from kiosk.sdnotify import SystemdNotifier, watchdog_interval_s
 from kiosk.store import KioskStore
 from kiosk.verify.flag_updates import apply_update
 from kiosk.verify.flags import DEFAULT_KEY, FlagStore, load_flag_file, read_flag_key
-from kiosk.verify.trust import TrustLoadError, TrustStore
+from kiosk.verify.kiosk_trust import KioskTrust
 from kiosk.verify.verdict import Verdict
 from kiosk.verify.verifier import Verifier
 from wire.envelope import Signed, load_public_key
 from wire.errors import WireError
-from wire.trustlist import decode_trust
 
 log = logging.getLogger(__name__)
 
@@ -95,9 +94,8 @@ class KioskService:
             )
         self.flags = flags
         self._replay_flag_updates()
-        self.verifier = GuardedVerifier(
-            Verifier(TrustStore.from_paths(config.verify.trust), flags, config.policy)
-        )
+        self.trust = KioskTrust(config.verify.trust)
+        self.verifier = GuardedVerifier(Verifier(self.trust.store, flags, config.policy))
         self._replay_trust_list()
         self.scanner = FrameScanner(config.decode)
         self.indicator = Indicator(config.indicator, pin_factory=pin_factory)
@@ -210,6 +208,9 @@ class KioskService:
 
     def _apply_update(self, update: Signed) -> None:
         """Flag and trust updates from the hub (already verified and version-checked by the link)."""
+        if update.type == "trust":
+            self._apply_trust_list(update)  # parsed outside the lock, swapped in under it
+            return
         with self.verifier.lock:
             if update.type in ("flags.delta", "flags.snapshot"):
                 try:
@@ -222,23 +223,12 @@ class KioskService:
                     update.version,
                     json.dumps({"type": update.type, "payload": update.payload, "kid": update.kid}),
                 )
-            elif update.type == "trust":
-                self._apply_trust_list(update)
             elif update.type == "command":
                 log.info("command from hub: %s", update.payload.get("action"))
 
     def _apply_trust_list(self, update: Signed) -> None:
         """Provisioned key files plus the hub's verified list; keys the hub dropped stop being trusted."""
-        entries = decode_trust(update)
-        trust = self.verifier.verifier.trust
-        try:
-            hub_keys = [trust.add_der(der, kind, "hub trust list") for kind, der in entries]
-        except TrustLoadError as exc:
-            raise WireError(str(exc)) from None
-        provisioned = (
-            TrustStore.from_paths(self.config.verify.trust) if self.config.verify.trust else TrustStore()
-        )
-        trust.replace_all([*provisioned.all_keys(), *hub_keys], update.version)
+        self.trust.apply(update, self.verifier.lock)
         self.store.save_document("trust-list", update.version, json.dumps(update.payload))
 
     def _replay_trust_list(self) -> None:
@@ -247,7 +237,7 @@ class KioskService:
             return
         version, body = saved
         try:
-            self._apply_trust_list(Signed("trust", version, "", json.loads(body), ""))
+            self.trust.apply(Signed("trust", version, "", json.loads(body), ""))  # saved already
         except (WireError, ValueError) as exc:
             log.warning("saved trust list no longer applies (%s): waiting for the hub's", exc)
 
@@ -286,6 +276,7 @@ class KioskService:
             "errors": self.pipeline.stats.errors,
             "clock": {"trusted": reading.trusted, "reason": reading.reason},
             "flags_loaded": len(self.flags),
+            "trust": self.trust.status(),  # keys per purpose and skipped entries (`kiosk trust` names them)
         }
 
     # -- lifecycle ------------------------------------------------------------------------------

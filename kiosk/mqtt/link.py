@@ -22,6 +22,7 @@ cross-thread races inside paho; other threads only call `nudge()` and read `stat
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import ssl
@@ -72,6 +73,7 @@ class LinkStats:
     events_acked: int = 0
     updates_applied: int = 0
     updates_rejected: int = 0
+    updates_repeated: int = 0  # the current trust list again (retained, re-sent on every reconnect)
     last_rejection: str | None = None
     rejections: list[str] = field(default_factory=list)
 
@@ -113,6 +115,7 @@ class KioskLink:
         self._next_attempt = 0.0
         self._awaiting_connack = False
         self._batches: list[_Batch] = []
+        self._trust_seen: bytes | None = None  # SHA-256 of the trust envelope in force
         self._sent_upto = 0
         self._next_status = 0.0
         self._stop = threading.Event()
@@ -342,6 +345,10 @@ class KioskLink:
             raise WireError("unexpected topic")
         if not payload:
             return  # a cleared retained message
+        digest = hashlib.sha256(payload).digest() if topic == topics.TRUST else None
+        if digest is not None and digest == self._trust_seen:
+            self.stats.updates_repeated += 1  # the same bytes as the list in force: nothing to check
+            return
         signed = open_envelope(payload, self.hub_keys.trusted)
         if signed.type not in expected:
             raise WireError(f"{signed.type} is not accepted on this topic")
@@ -355,6 +362,11 @@ class KioskLink:
             return
         if signed.type == "key.rotate" and self.hub_keys.already_trusts(signed):
             return  # the hub repeats its announcement for kiosks that were away
+        if signed.type == "trust" and signed.version == applied:
+            # The list in force, re-sent (a national list is megabytes): not applied again, not an error.
+            self._trust_seen = digest
+            self.stats.updates_repeated += 1
+            return
         if signed.version <= applied and not (signed.type == "flags.snapshot" and signed.version == applied):
             raise WireError(f"replayed or older {signed.type}: version {signed.version} <= applied {applied}")
         if signed.type == "flags.delta":
@@ -366,6 +378,8 @@ class KioskLink:
             self.hub_keys.announce(signed)
         elif self._on_update is not None:
             self._on_update(signed)
+        if signed.type == "trust":
+            self._trust_seen = digest
         self.store.set_version(counter, signed.version)
         if signed.type == "flags.snapshot" or (signed.type == "flags.delta" and self.resync_wanted):
             self.resync_wanted = False

@@ -31,8 +31,13 @@ class StepFailure(Exception):
         self.reason = reason
 
 
-def check_signature(sign1: Sign1, trust: TrustStore, allowed_algs: Collection[int]) -> TrustedKey:
+def check_signature(
+    sign1: Sign1, trust: TrustStore, allowed_algs: Collection[int], purpose: str
+) -> TrustedKey:
     """Return the trusted key whose signature verifies, or raise StepFailure('signature', ...).
+
+    Only keys trusted for `purpose` are candidates (`dcc` for HC1, `pass` for our passes): a key of
+    the other purpose is `kid_unknown` here, so a DSC cannot sign a pass nor an issuer an HC1.
 
     `alg` must be in the protected header (it is signed; an unprotected alg could be swapped).
     `kid` comes from the protected header, else the unprotected one, and must be 8 bytes. Every
@@ -47,7 +52,7 @@ def check_signature(sign1: Sign1, trust: TrustStore, allowed_algs: Collection[in
         raise StepFailure(STEP_SIGNATURE, "kid_missing")
     if not isinstance(kid, bytes) or len(kid) != KID_LENGTH:
         raise StepFailure(STEP_SIGNATURE, "kid_length")
-    candidates = trust.keys_for(kid)
+    candidates = trust.keys_for(kid, purpose)
     if not candidates:
         raise StepFailure(STEP_SIGNATURE, "kid_unknown")
     tbs = sign1.to_be_signed()

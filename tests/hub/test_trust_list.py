@@ -66,8 +66,10 @@ def test_trust_list_from_the_hub_makes_a_new_issuers_passes_valid(
 
         wait_for(lambda: any(u.type == "trust" for u in updates), 15, "the trust list at the kiosk")
         update = next(u for u in updates if u.type == "trust")
-        for kind, der in decode_trust(update):  # as the kiosk service applies it
-            trust.add_der(der, kind, "hub trust list")
+        entries, skipped = decode_trust(update)
+        assert skipped == [] and [e.purpose for e in entries] == ["pass"]
+        keys, _ = trust.load_entries(entries)  # as the kiosk service applies it
+        trust.replace_all(keys, update.version)
         assert verifier.verify(qr.encode(), now).outcome.value == "PASS"
 
         late_updates: list[Signed] = []
@@ -77,7 +79,7 @@ def test_trust_list_from_the_hub_makes_a_new_issuers_passes_valid(
             lambda: any(u.type == "trust" for u in late_updates), 15, "the retained list at a late kiosk"
         )
         shown = runner.invoke(hub_cli, ["--config", str(config), "trust", "show", "--json"])
-        assert '"kind": "public_key"' in shown.output
+        assert '"kind": "public_key"' in shown.output and '"purpose": "pass"' in shown.output
     finally:
         link.stop()
         if late is not None:

@@ -24,7 +24,7 @@ from tests.support.services import MosquittoBroker
 from wire import flagsync, topics
 from wire.envelope import seal
 from wire.idhash import id_hash
-from wire.trustlist import trust_payload
+from wire.trustlist import TrustEntry, trust_payload
 
 PERSON = "001099012345"
 CCCD = f"{PERSON}|123456789|Nguyễn Văn An|01011999|Nam|Thôn 1, Xã A, Huyện B, Tỉnh C|15082021"
@@ -132,7 +132,7 @@ def test_a_trust_list_from_the_hub_admits_a_new_issuer(broker: MosquittoBroker, 
         spki = issuer.public_key.public_bytes(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
         )
-        trust = seal(HUB, "trust", 1, trust_payload([("public_key", spki)]), now)
+        trust = seal(HUB, "trust", 1, trust_payload([TrustEntry("public_key", spki, "pass")]), now)
         publish_as_hub(broker, topics.TRUST, trust)
         wait_for(lambda: service.verifier.verifier.trust.version == 1, 10, "the trust list to be applied")
         applied_at = len(decisions)
