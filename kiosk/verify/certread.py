@@ -112,7 +112,7 @@ def _info_from_asn1(cert: asn1_x509.Certificate) -> CertInfo:
         validity = tbs["validity"]
         not_before, not_after = validity["not_before"].native, validity["not_after"].native
         subject = tbs["subject"]
-        subject_text = subject.human_friendly
+        subject_text = _rfc4514(subject)
         country = subject.native.get("country_name", "")
     except (ValueError, TypeError, KeyError) as exc:
         raise UnusableCertificate(f"unreadable certificate fields ({_short(exc)})") from None
@@ -143,6 +143,28 @@ def _info_from_asn1(cert: asn1_x509.Certificate) -> CertInfo:
         country=country if isinstance(country, str) else "",
         tolerant=True,
     )
+
+
+_SHORT_NAMES = {
+    "2.5.4.3": "CN", "2.5.4.6": "C", "2.5.4.7": "L", "2.5.4.8": "ST", "2.5.4.10": "O", "2.5.4.11": "OU",
+    "2.5.4.5": "serialNumber", "0.9.2342.19200300.100.1.25": "DC", "0.9.2342.19200300.100.1.1": "UID",
+}  # fmt: skip
+
+
+def _rfc4514(name: asn1_x509.Name) -> str:
+    """The subject as cryptography's `rfc4514_string` writes it, so both readers list alike."""
+    parts = []
+    for rdn in reversed(name.chosen):
+        attrs = []
+        for ava in rdn:
+            oid = ava["type"].dotted
+            value = ava["value"].native
+            text = value if isinstance(value, str) else str(value)
+            for ch in ("\\", ",", "+", '"', "<", ">", ";"):
+                text = text.replace(ch, "\\" + ch)
+            attrs.append(f"{_SHORT_NAMES.get(oid, oid)}={text}")
+        parts.append("+".join(attrs))
+    return ",".join(parts)
 
 
 def _short(exc: BaseException) -> str:
