@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from hub.db import Database, to_db_time
 from hub.schema import hub_documents
 from kiosk.verify.trust import TrustStore
 from kiosk.verify.trustfiles import TrustLoadError, parse_spec, read_source
+from wire.envelope import MAX_ENVELOPE_BYTES
 from wire.trustlist import Skipped, TrustEntry, trust_payload
 
 TRUST_DOC = "trust-list"
@@ -77,7 +79,20 @@ def entries_from_paths(specs: list[str | Path]) -> TrustImport:
     if not seen:
         names = ", ".join(str(parse_spec(s)[0]) for s in specs)
         raise TrustListError(f"{names}: no usable certificate or public key ({len(skipped)} skipped)")
-    return TrustImport(list(seen.values()), skipped)
+    imported = TrustImport(list(seen.values()), skipped)
+    size = signed_size(trust_payload(imported.entries, imported.skipped))
+    if size > MAX_ENVELOPE_BYTES:
+        raise TrustListError(
+            f"{len(imported.entries)} keys make a signed message of {size} bytes, more than the"
+            f" {MAX_ENVELOPE_BYTES} a kiosk accepts: split the sources or drop what kiosks need not trust"
+        )
+    return imported
+
+
+def signed_size(payload: dict[str, object]) -> int:
+    """About the size of the signed envelope carrying `payload` (base64url of its JSON, plus headers)."""
+    body = len(json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode())
+    return body * 4 // 3 + 1024
 
 
 def fingerprint(der: bytes) -> str:

@@ -19,9 +19,10 @@ from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import NameOID
 
 from tests.support.dcc import EKU_OID, T0, Signer
-from wire.cose import ALG_ES256, kid_for_der
+from wire.cose import ALG_ES256, ALG_PS256, kid_for_der
 
 CSCA = ec.generate_private_key(ec.SECP256R1())
 
@@ -132,3 +133,33 @@ def dsc_list_entry(der: bytes, country: str = "FI", **extra: object) -> dict[str
 
 def dsc_list(entries: list[object]) -> bytes:
     return json.dumps({"certificates": entries}).encode()
+
+
+def bulk_dsc_entries(
+    count: int, countries: tuple[str, ...] = ("DE", "ES", "FR", "IT", "SE")
+) -> tuple[list[object], Signer]:
+    """`count` DSC list entries about the size of real ones (RSA-3072 keys, as many issuers use), quickly:
+    one key pair shared by all (key generation is the slow part), each certificate distinct by serial.
+    Also a PS256 signer holding the last certificate, to sign HC1s with."""
+    private = rsa.generate_private_key(65537, 3072)
+    key = private.public_key()
+    builder = (
+        x509.CertificateBuilder()
+        .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "CSCA bulk")]))
+        .public_key(key)
+        .not_valid_before(T0 - dt.timedelta(days=365))
+        .not_valid_after(T0 + dt.timedelta(days=730))
+    )
+    entries: list[object] = []
+    for n in range(count):
+        country = countries[n % len(countries)]
+        name = x509.Name(
+            [
+                x509.NameAttribute(NameOID.COUNTRY_NAME, country),
+                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Ministry of Health, Digital Certificates"),
+                x509.NameAttribute(NameOID.COMMON_NAME, f"DSC bulk {n:05d}"),
+            ]
+        )
+        cert = builder.subject_name(name).serial_number(n + 1).sign(CSCA, hashes.SHA256())
+        entries.append(dsc_list_entry(cert.public_bytes(serialization.Encoding.DER), country))
+    return entries, Signer(ALG_PS256, private, cert)
