@@ -5,6 +5,7 @@ a dcc:/pass: prefix, and a directory by its dcc/ and pass/ subdirectories."""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 
@@ -111,3 +112,42 @@ def test_cli_trust_purpose_by_kind_prefix_and_directory_layout(tmp_path, signers
     assert _cli("--trust", str(layout), a_pass)["verdict"] == "PASS"
     missing = CliRunner().invoke(main, ["verify", "--trust", f"dcc:{tmp_path / 'nope'}", hc1])
     assert missing.exit_code == 2 and "no such file" in missing.output
+
+
+def test_kiosk_trust_with_a_config_lists_provisioned_sources_and_the_saved_hub_list(
+    tmp_path, signers, issuers
+):
+    """`kiosk trust --config` shows what the service verifies with: its sources plus the hub's saved list."""
+    from kiosk.store import KioskStore
+    from wire.trustlist import Skipped, TrustEntry, trust_payload
+
+    signer, issuer = signers["PS256"]["v_only"], issuers["Ed25519"]
+    (tmp_path / "dsc.pem").write_bytes(signer.pem())
+    state = tmp_path / "state"
+    state.mkdir()
+    spki = issuer.public_key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    payload = trust_payload(
+        [TrustEntry("public_key", spki, "pass")], [Skipped("DSC.json #3 SE", "no rawData")]
+    )
+    store = KioskStore(state / "kiosk.db")
+    store.save_document("trust-list", 5, json.dumps(payload))
+    store.close()
+    config = tmp_path / "kiosk.toml"
+    config.write_text(
+        f'[kiosk]\nkiosk_id = "k-1"\ncheckpoint_id = "cp-1"\nstate_dir = "{state}"\n'
+        f'[verify]\ntrust = ["dcc:{tmp_path / "dsc.pem"}"]\n'
+    )
+    result = CliRunner().invoke(main, ["trust", "--config", str(config), "--json"])
+    assert result.exit_code == 0, result.output
+    listing = json.loads(result.output)
+    assert listing["hub_list_version"] == 5
+    assert listing["counts"] == {"dcc": 1, "pass": 1, "skipped": 1}
+    rows = {row["purpose"]: row for row in listing["keys"]}
+    assert rows["dcc"]["types"] == "v" and rows["dcc"]["subject"].startswith("CN=DSC")
+    assert rows["pass"]["kid"] == base64.b64encode(issuer.kid).decode()
+    assert listing["skipped"] == [{"source": "hub: DSC.json #3 SE", "reason": "no rawData"}]
+    text = CliRunner().invoke(main, ["trust", "--config", str(config)])
+    assert "2 keys (dcc 1, pass 1), 1 skipped; hub list version 5" in text.output
+    assert CliRunner().invoke(main, ["trust"]).exit_code == 2
