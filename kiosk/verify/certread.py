@@ -100,9 +100,14 @@ def read_certificate(der: bytes) -> CertInfo:
             return info_from_certificate(x509.load_der_x509_certificate(der))
         except UnusableCertificate:
             raise
-        except (ValueError, TypeError):
-            pass  # an RFC 5280 profile violation: read it tolerantly below
-    return _info_from_asn1(parsed)
+        except Exception:  # ValueError, DuplicateExtension (no ValueError), ...: any refusal
+            pass  # whatever the strict reader refuses, the tolerant one decides below
+    try:
+        return _info_from_asn1(parsed)
+    except UnusableCertificate:
+        raise
+    except Exception as exc:  # one odd entry of a list must never stop the kiosk
+        raise UnusableCertificate(f"unreadable certificate ({type(exc).__name__}: {_short(exc)})") from None
 
 
 def _info_from_asn1(cert: asn1_x509.Certificate) -> CertInfo:

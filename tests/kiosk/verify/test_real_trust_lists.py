@@ -185,3 +185,15 @@ def test_certificates_cryptography_reads_take_the_strict_path():
     signer = make_signer(ALG_ES256, types="v")
     key = key_from_der(signer.cert.public_bytes(serialization.Encoding.DER), "certificate")
     assert not key.tolerant and key.allowed_types == frozenset({"v"})
+
+
+def test_duplicate_extensions_neither_crash_nor_widen():
+    """cryptography raises DuplicateExtension (no ValueError) for these: a doubled BasicConstraints is read
+    tolerantly; two EKUs, which could say different things, skip the certificate."""
+    key = ec.generate_private_key(ec.SECP256R1()).public_key()
+    doubled = der_certificate(key, extensions=[explicit_default_ca(), explicit_default_ca(), eku("v")])
+    loaded = key_from_der(doubled, "certificate")
+    assert loaded.tolerant and loaded.allowed_types == frozenset({"v"})
+    two_ekus = der_certificate(key, extensions=[eku("v"), eku("t")])
+    with pytest.raises(TrustLoadError, match="more than one EKU"):
+        key_from_der(two_ekus, "certificate")
