@@ -25,7 +25,7 @@ from hub.schema import hub_documents
 from kiosk.verify.trust import TrustStore
 from kiosk.verify.trustfiles import TrustLoadError, parse_spec, read_source
 from wire.envelope import MAX_ENVELOPE_BYTES
-from wire.trustlist import Skipped, TrustEntry, trust_payload
+from wire.trustlist import MAX_KEYS, Skipped, TrustEntry, trust_payload
 
 TRUST_DOC = "trust-list"
 
@@ -79,6 +79,8 @@ def entries_from_paths(specs: list[str | Path]) -> TrustImport:
     if not seen:
         names = ", ".join(str(parse_spec(s)[0]) for s in specs)
         raise TrustListError(f"{names}: no usable certificate or public key ({len(skipped)} skipped)")
+    if len(seen) > MAX_KEYS:
+        raise TrustListError(f"{len(seen)} keys: a trust list holds at most {MAX_KEYS}")
     imported = TrustImport(list(seen.values()), skipped)
     size = signed_size(trust_payload(imported.entries, imported.skipped))
     if size > MAX_ENVELOPE_BYTES:

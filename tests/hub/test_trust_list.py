@@ -192,3 +192,21 @@ def test_a_4_mb_national_list_reaches_a_kiosk_parsed_once_and_is_not_reapplied(
             again.stop()
         service.stop_event.set()
         thread.join(20)
+
+
+def test_set_refuses_lists_no_kiosk_would_accept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """More keys than a kiosk takes, or a list too large for one signed envelope, is refused at `set`
+    with the reason, rather than published and rejected by every kiosk."""
+    from hub import trust as hub_trust
+
+    entries, _ = bulk_dsc_entries(5)
+    national = tmp_path / "DSC.json"
+    national.write_bytes(dsc_list(entries))
+    assert len(hub_trust.entries_from_paths([national]).entries) == 5
+    monkeypatch.setattr(hub_trust, "MAX_KEYS", 4)
+    with pytest.raises(hub_trust.TrustListError, match="at most 4"):
+        hub_trust.entries_from_paths([national])
+    monkeypatch.setattr(hub_trust, "MAX_KEYS", 10_000)
+    monkeypatch.setattr(hub_trust, "MAX_ENVELOPE_BYTES", 4096)
+    with pytest.raises(hub_trust.TrustListError, match="more than the 4096 a kiosk accepts"):
+        hub_trust.entries_from_paths([national])
