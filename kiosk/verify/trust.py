@@ -233,7 +233,7 @@ class TrustStore:
         for item in read.skipped:
             log.warning("trust entry skipped: %s", item)
         self.skipped += [*read.skipped, *skipped]
-        if not keys and not read.private_keys:
+        if not keys:  # a wrong path, or only a private key: a kiosk must not start trusting nothing
             raise TrustLoadError(f"{spec}: no usable certificate or public key ({len(skipped)} skipped)")
         for key in keys:
             self.add(key)

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from cryptography.hazmat.primitives import serialization
 
 from kiosk.cli import main
-from kiosk.verify.trust import TrustStore, key_from_certificate, key_from_public_key
+from kiosk.verify.trust import TrustLoadError, TrustStore, key_from_certificate, key_from_public_key
 from kiosk.verify.verdict import Outcome
 from kiosk.verify.verifier import Verifier
 from provisioning.issuer import IssuerKey, mint_pass, save_issuer_key
@@ -151,3 +151,9 @@ def test_kiosk_trust_with_a_config_lists_provisioned_sources_and_the_saved_hub_l
     text = CliRunner().invoke(main, ["trust", "--config", str(config)])
     assert "2 keys (dcc 1, pass 1), 1 skipped; hub list version 5" in text.output
     assert CliRunner().invoke(main, ["trust"]).exit_code == 2
+
+
+def test_a_source_with_only_a_private_key_is_an_error(tmp_path, issuers):
+    private, _ = save_issuer_key(issuers["Ed25519"], tmp_path)
+    with pytest.raises(TrustLoadError, match="no usable"):
+        TrustStore.from_paths([private])
