@@ -50,3 +50,13 @@ def current_document(db: Database, name: str) -> tuple[int, dict[str, Any]] | No
             sa.select(hub_documents.c.version, hub_documents.c.body).where(hub_documents.c.name == name)
         ).first()
     return None if row is None else (int(row.version), dict(row.body))
+
+
+def current_version(db: Database, name: str) -> int:
+    """The newest version only (0 before the first): the publisher polls every second, and a national
+    trust list's body is megabytes, read only when it changed."""
+    with db.begin() as conn:
+        version = conn.execute(
+            sa.select(hub_documents.c.version).where(hub_documents.c.name == name)
+        ).scalar()
+    return int(version or 0)

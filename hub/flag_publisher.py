@@ -25,7 +25,7 @@ import paho.mqtt.client as mqtt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hub.db import Database
-from hub.documents import current_document
+from hub.documents import current_document, current_version
 from hub.flags import FlagChange, changes_since, dead_letter_change, head_version
 from hub.rules import RULES_DOC
 from hub.trust import TRUST_DOC
@@ -250,8 +250,10 @@ class FlagPublisher:
 
     def _publish_document(self, name: str, topic: str, type_: str) -> int:
         sent = self.documents_published.get(name, 0)
+        if current_version(self.db, name) <= sent:
+            return sent  # polled every second: the body (megabytes for a trust list) only when newer
         current = current_document(self.db, name)
-        if current is None or current[0] <= sent:
+        if current is None:
             return sent
         version, payload = current
         self._publish(topic, seal(self._key, type_, version, payload, self._clock()), retain=True)

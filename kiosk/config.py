@@ -44,7 +44,8 @@ class VerifyConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     trust: list[Path] = Field(
-        default_factory=list, description="issuer certificates / public keys, files or dirs"
+        default_factory=list,
+        description="trust sources [dcc:|pass:]PATH: PEM/DER files, JSON DSC lists or dirs (README, Trust)",
     )
     flags_file: Path | None = Field(None, description="initial flag list (JSON); the hub's deltas follow")
     hub_public_key: Path | None = Field(None, description="the hub's Ed25519 signing key (PEM)")

@@ -42,14 +42,13 @@ from kiosk.sdnotify import SystemdNotifier, watchdog_interval_s
 from kiosk.store import KioskStore
 from kiosk.verify.flag_updates import apply_update
 from kiosk.verify.flags import DEFAULT_KEY, FlagStore, load_flag_file, read_flag_key
-from kiosk.verify.trust import TrustLoadError, TrustStore
+from kiosk.verify.kiosk_trust import KioskTrust
 from kiosk.verify.verdict import Verdict
 from kiosk.verify.verifier import Verifier
 from wire.envelope import Signed, load_public_key
 from wire.errors import WireError
 from wire.events import parse_time
 from wire.rules import RULES_TYPE, decode_rules
-from wire.trustlist import decode_trust
 
 log = logging.getLogger(__name__)
 
@@ -114,9 +113,8 @@ class KioskService:
         rules = (
             RuleSet.from_paths(config.verify.rules, config.verify.value_sets) if config.verify.rules else None
         )
-        self.verifier = GuardedVerifier(
-            Verifier(TrustStore.from_paths(config.verify.trust), flags, config.policy, rules)
-        )
+        self.trust = KioskTrust(config.verify.trust)
+        self.verifier = GuardedVerifier(Verifier(self.trust.store, flags, config.policy, rules))
         self._replay_trust_list()
         self._replay_rules()
         self.scanner = FrameScanner(config.decode)
@@ -253,6 +251,9 @@ class KioskService:
 
     def _apply_update(self, update: Signed) -> None:
         """Flag and trust updates from the hub (already verified and version-checked by the link)."""
+        if update.type == "trust":
+            self._apply_trust_list(update)  # parsed outside the lock, swapped in under it
+            return
         with self.verifier.lock:
             if update.type in ("flags.delta", "flags.snapshot"):
                 try:
@@ -265,8 +266,6 @@ class KioskService:
                     update.version,
                     json.dumps({"type": update.type, "payload": update.payload, "kid": update.kid}),
                 )
-            elif update.type == "trust":
-                self._apply_trust_list(update)
             elif update.type == RULES_TYPE:
                 self._apply_rules(update)
             elif update.type == "command":
@@ -274,16 +273,7 @@ class KioskService:
 
     def _apply_trust_list(self, update: Signed) -> None:
         """Provisioned key files plus the hub's verified list; keys the hub dropped stop being trusted."""
-        entries = decode_trust(update)
-        trust = self.verifier.verifier.trust
-        try:
-            hub_keys = [trust.add_der(der, kind, "hub trust list") for kind, der in entries]
-        except TrustLoadError as exc:
-            raise WireError(str(exc)) from None
-        provisioned = (
-            TrustStore.from_paths(self.config.verify.trust) if self.config.verify.trust else TrustStore()
-        )
-        trust.replace_all([*provisioned.all_keys(), *hub_keys], update.version)
+        self.trust.apply(update, self.verifier.lock)
         self.store.save_document("trust-list", update.version, json.dumps(update.payload))
 
     def _apply_rules(self, update: Signed) -> None:
@@ -319,7 +309,7 @@ class KioskService:
             return
         version, body = saved
         try:
-            self._apply_trust_list(Signed("trust", version, "", json.loads(body), ""))
+            self.trust.apply(Signed("trust", version, "", json.loads(body), ""))  # saved already
         except (WireError, ValueError) as exc:
             log.warning("saved trust list no longer applies (%s): waiting for the hub's", exc)
 
@@ -364,6 +354,7 @@ class KioskService:
             "flags_loaded": len(self.flags),
             "rules_loaded": len(self.verifier.verifier.rules),
             "rules_version": self.verifier.verifier.rules.version,
+            "trust": self.trust.status(),  # keys per purpose and skipped entries (`kiosk trust` names them)
         }
 
     # -- lifecycle ------------------------------------------------------------------------------

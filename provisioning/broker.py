@@ -74,6 +74,10 @@ class BrokerSettings:
     # A hub that is down for a while must not lose kiosk events queued for its session; kiosks do
     # re-send what is not acked, but re-sending a day's backlog is slow over a weak link.
     max_queued_messages: int = 100_000
+    # Explicit, so that a Mosquitto default or a hand edit cannot cut the hub's signed trust list (a national
+    # DSC list is ~4 MB, signed envelopes are at most wire.envelope.MAX_ENVELOPE_BYTES = 8 MiB) while still
+    # bounding what one client can make the broker buffer.
+    max_packet_size: int = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -190,6 +194,7 @@ def render_mosquitto_conf(files: BrokerFiles, settings: BrokerSettings = BrokerS
         f"persistence {'true' if settings.persistence else 'false'}",
         f"persistence_location {files.persistence}/",
         f"max_queued_messages {settings.max_queued_messages}",
+        f"max_packet_size {settings.max_packet_size}",
         "log_dest stderr",
         "log_type error",
         "log_type warning",

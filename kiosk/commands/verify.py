@@ -64,8 +64,9 @@ def _parse_at(value: str | None) -> dt.datetime:
     "--trust",
     "trust_paths",
     multiple=True,
-    type=click.Path(exists=True, path_type=Path),
-    help="PEM/DER certificate, PEM public key, or a directory of them (repeatable).",
+    metavar="[dcc:|pass:]PATH",
+    help="PEM/DER certificates and public keys, a JSON DSC list, or a directory of them (repeatable). "
+    "A certificate trusts HC1 (dcc) and a bare public key VNP1 passes (pass), unless prefixed.",
 )
 @click.option(
     "--flags",
@@ -106,7 +107,7 @@ def _parse_at(value: str | None) -> dt.datetime:
 )
 @click.argument("text", required=False)
 def command(
-    trust_paths: tuple[Path, ...],
+    trust_paths: tuple[str, ...],
     flags_path: Path | None,
     policy_path: Path | None,
     rule_paths: tuple[Path, ...],

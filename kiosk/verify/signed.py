@@ -31,8 +31,13 @@ class StepFailure(Exception):
         self.reason = reason
 
 
-def check_signature(sign1: Sign1, trust: TrustStore, allowed_algs: Collection[int]) -> TrustedKey:
+def check_signature(
+    sign1: Sign1, trust: TrustStore, allowed_algs: Collection[int], purpose: str
+) -> TrustedKey:
     """Return the trusted key whose signature verifies, or raise StepFailure('signature', ...).
+
+    Only keys trusted for `purpose` are candidates (`dcc` for HC1, `pass` for our passes): a key of
+    the other purpose is `kid_unknown` here, so a DSC cannot sign a pass nor an issuer an HC1.
 
     `alg` follows the HCERT header rules (`Sign1.resolve_alg`: protected header, or the
     unprotected one only when the protected header is empty) and must be in `allowed_algs`.
@@ -53,7 +58,7 @@ def check_signature(sign1: Sign1, trust: TrustStore, allowed_algs: Collection[in
         raise StepFailure(STEP_SIGNATURE, "kid_missing")
     if not isinstance(kid, bytes) or len(kid) != KID_LENGTH:
         raise StepFailure(STEP_SIGNATURE, "kid_length")
-    candidates = trust.keys_for(kid)
+    candidates = trust.keys_for(kid, purpose)
     if not candidates:
         raise StepFailure(STEP_SIGNATURE, "kid_unknown")
     tbs = sign1.to_be_signed()

@@ -37,7 +37,7 @@ from kiosk.verify.signed import (
     check_window,
 )
 from kiosk.verify.timecontext import TimeContext
-from kiosk.verify.trust import TrustStore
+from kiosk.verify.trust import PURPOSE_DCC, PURPOSE_PASS, TrustStore
 from kiosk.verify.verdict import Outcome, PayloadKind, Subject, Verdict
 from wire import passes
 from wire.cose import ALG_EDDSA, ALG_ES256, ALG_PS256, signature_hash
@@ -196,7 +196,7 @@ class Verifier:
             return self._deny(kind, exc.reason, exc.step)
         subject = hc1.subject()
         try:
-            key = check_signature(hc1.sign1, self.trust, HC1_ALGS)
+            key = check_signature(hc1.sign1, self.trust, HC1_ALGS, PURPOSE_DCC)
             cert_type = hc1.cert_type
             if key.allowed_types is not None and (cert_type is None or cert_type not in key.allowed_types):
                 raise StepFailure(STEP_KEY_USAGE, "key_usage")
@@ -248,7 +248,7 @@ class Verifier:
         claims = decoded.claims
         subject = decoded.subject()
         try:
-            key = check_signature(decoded.sign1, self.trust, PASS_ALGS)
+            key = check_signature(decoded.sign1, self.trust, PASS_ALGS, PURPOSE_PASS)
             check_signer_at_iat(key, claims.iat)
             time_findings = self._time_findings(claims.iat, claims.exp, t)
             if any(o is Outcome.DENY for o, _ in time_findings):

@@ -97,6 +97,11 @@ def test_conf_has_one_tls_listener_with_client_certificates_and_nothing_anonymou
         "persistence true",
     ):
         assert line in conf
+    # The hub's signed trust list (a national DSC list is ~4 MB) fits any envelope a kiosk accepts.
+    from wire.envelope import MAX_ENVELOPE_BYTES
+
+    (packet,) = [int(line.split()[1]) for line in conf if line.startswith("max_packet_size ")]
+    assert packet >= MAX_ENVELOPE_BYTES + 64 * 1024
     assert not [line for line in conf if "password" in line or "allow_anonymous true" in line]
 
 
