@@ -1,10 +1,13 @@
 """Verification throughput and flag-store cost.
 
 Run: `.venv/bin/python bench/verify.py`. Measures verifications per second and p99 latency per
-payload kind (HC1 ES256 and PS256, our pass Ed25519 and ES256, CCCD), then builds a flag store
-of one million person flags and reports µs per lookup and the resident memory it added.
+payload kind (HC1 ES256 and PS256, HC1 with the shipped health rules on, our pass Ed25519 and
+ES256, CCCD), then builds a flag store of one million person flags and reports µs per lookup and
+the resident memory it added. `rules_us` is what the rules add per certificate: the time per HC1
+verification with the rules of examples/rules/vietnam-2021.json minus the time without, same run.
 Last line (machine-readable):
-    verify: hc1_per_s=... pass_per_s=... cccd_per_s=... flag_lookup_us=... flags_rss_mb=...
+    verify: hc1_per_s=... hc1_rules_per_s=... rules_us=... pass_per_s=... cccd_per_s=... flag_lookup_us=...
+    flags_rss_mb=...
 """
 
 from __future__ import annotations
@@ -19,15 +22,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
 
+from common.healthrules import RuleSet
 from kiosk.verify.flags import FlagStore
 from kiosk.verify.trust import TrustStore, key_from_certificate, key_from_public_key
 from kiosk.verify.verdict import Outcome
 from kiosk.verify.verifier import Verifier
 from provisioning.issuer import create_issuer_key, mint_pass
-from tests.support.dcc import NOW, Hc1Spec, build_hc1, make_signer
+from tests.support.dcc import NOW, Hc1Spec, build_hc1, dcc_payload, make_signer
 from wire.cose import ALG_ES256, ALG_PS256
 
 BUDGET_S = 2.0  # per kind
+SHIPPED_RULES = Path(__file__).resolve().parent.parent / "examples" / "rules" / "vietnam-2021.json"
 
 
 def rss_mb() -> float:
@@ -68,11 +73,23 @@ def main() -> None:
         "pass_es256": mint_pass(es_issuer, **common, **window).encode(),
         "cccd": "001099012345|123456789|Nguyễn Văn An|01011999|Nam|Thôn 1, Xã A|15082021".encode(),
     }
+    recent = dcc_payload("v")
+    recent["v"][0]["dt"] = (NOW - dt.timedelta(days=60)).date().isoformat()  # passes every shipped rule
+    with_rules = Verifier(trust, rules=RuleSet.from_paths([SHIPPED_RULES]))
+    runs = {name: (verifier, raw) for name, raw in payloads.items()}
+    runs["hc1_es256_rules"] = (with_rules, build_hc1(Hc1Spec(signer=es, dcc=recent)).encode())
+    runs["hc1_es256_same"] = (
+        verifier,
+        runs["hc1_es256_rules"][1],
+    )  # the baseline: same certificate, no rules
     rates = {}
-    for name, raw in payloads.items():
-        rate, p99 = measure(verifier, raw)
+    for name, (which, raw) in runs.items():
+        rate, p99 = measure(which, raw)
         rates[name] = rate
-        print(f"{name:14s} {rate:9.0f} verify/s   p99 {p99:8.1f} µs   ({len(raw)} chars)")
+        print(f"{name:16s} {rate:9.0f} verify/s   p99 {p99:8.1f} µs   ({len(raw)} chars)")
+    rules_us = (1 / rates["hc1_es256_rules"] - 1 / rates["hc1_es256_same"]) * 1e6
+    print(f"rules: {len(with_rules.rules)} rules, +{rules_us:.1f} µs per certificate "
+          f"(ratio {rates['hc1_es256_same'] / rates['hc1_es256_rules']:.2f} against no rules)")  # fmt: skip
 
     # one million flags
     gc.collect()
@@ -104,7 +121,8 @@ def main() -> None:
         f"lookup {lookup_us:.2f} µs (hash+search), {hits}/{len(ids)} hits"
     )
     print(
-        f"verify: hc1_per_s={rates['hc1_es256']:.0f} pass_per_s={rates['pass_ed25519']:.0f} "
+        f"verify: hc1_per_s={rates['hc1_es256']:.0f} hc1_rules_per_s={rates['hc1_es256_rules']:.0f} "
+        f"rules_us={rules_us:.1f} pass_per_s={rates['pass_ed25519']:.0f} "
         f"cccd_per_s={rates['cccd']:.0f} flag_lookup_us={lookup_us:.2f} flags_rss_mb={flags_mb:.1f}"
     )
 

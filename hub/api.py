@@ -20,17 +20,19 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi.responses import FileResponse, PlainTextResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from hub import audit, operators
 from hub.body_limit import BodyLimit
 from hub.db import Database
-from hub.flags import add_flag, flag_list, lift_flag
+from hub.flags import add_flag, flag_dead_letter_list, flag_list, lift_flag
 from hub.fleet import fleet_view
 from hub.login_guard import LoginGuard
 from hub.operators import AuthError, Operator
 from hub.queries import Passage, recent_passages, report_csv, report_dict
 from hub.registry.forwarder import list_dead_letters, replay_dead_letter
+from hub.rules import current_rules, summary
+from wire.identity import PERSON_ID_PATTERN, normalise_flag_target
 
 log = logging.getLogger(__name__)
 
@@ -84,23 +86,50 @@ class Me(BaseModel):
     role: str
 
 
-class FlagIn(BaseModel):
-    target: str = Field(min_length=1, max_length=128, description="12-digit id number, or a pass id")
-    status: Literal["F0", "F1", "F2", "revoked"]
+class _Target(BaseModel):
+    """A flag target, checked against wire/identity.py's rule for its kind before anything is stored."""
+
+    target: str = Field(
+        min_length=1, max_length=128, description="12-digit id number (ASCII), or a pass id in hex"
+    )
     target_kind: Literal["person", "pass"] = "person"
+
+    @model_validator(mode="after")
+    def _target_matches_kind(self) -> "_Target":
+        self.target = normalise_flag_target(self.target_kind, self.target)
+        return self
+
+
+class FlagIn(_Target):
+    status: Literal["F0", "F1", "F2", "revoked"]
     starts_at: dt.datetime | None = Field(None, description="default: now")
     ends_at: dt.datetime | None = None
     note: str | None = Field(None, max_length=500)
 
 
-class LiftIn(BaseModel):
-    target: str = Field(min_length=1, max_length=128)
-    target_kind: Literal["person", "pass"] = "person"
+class LiftIn(_Target):
     note: str | None = Field(None, max_length=500)
 
 
 class FlagVersion(BaseModel):
     version: int
+
+
+class RuleOut(BaseModel):
+    identifier: str
+    version: str
+    type: str
+    country: str
+    certificate_type: str
+    valid_from: str
+    valid_to: str
+    description_vi: str
+    description_en: str
+
+
+class RulesOut(BaseModel):
+    version: int = Field(description="0 before the first `hub rules set`")
+    rules: list[RuleOut]
 
 
 class ContactOut(BaseModel):
@@ -265,10 +294,15 @@ def create_app(db: Database, settings: ApiSettings | None = None) -> FastAPI:
         s.on_flags_changed()
         return FlagVersion(version=version)
 
+    @app.get(f"{API}/flags/dead-letters", tags=["flags"])
+    def flags_dead_letters(who: Op) -> list[dict[str, Any]]:
+        """Flag changes that cannot be sent to kiosks (set aside by the import or the publisher)."""
+        return flag_dead_letter_list(db)
+
     @app.get(f"{API}/trace/person", response_model=list[Passage], tags=["trace"])
     def trace_person(
         who: Op,
-        id: Annotated[str, Query(pattern=r"^\d{12}$", description="12-digit id number")],
+        id: Annotated[str, Query(pattern=PERSON_ID_PATTERN, description="12-digit id number")],
         start: Annotated[dt.datetime, Query(alias="from")],
         end: Annotated[dt.datetime, Query(alias="to")],
     ) -> list[Passage]:
@@ -281,7 +315,7 @@ def create_app(db: Database, settings: ApiSettings | None = None) -> FastAPI:
     @app.get(f"{API}/trace/contacts", response_model=list[ContactOut], tags=["trace"])
     def trace_contacts(
         who: Op,
-        id: Annotated[str, Query(pattern=r"^\d{12}$")],
+        id: Annotated[str, Query(pattern=PERSON_ID_PATTERN)],
         start: Annotated[dt.datetime, Query(alias="from")],
         end: Annotated[dt.datetime, Query(alias="to")],
         window_minutes: Annotated[float, Query(gt=0, le=24 * 60)] = 30,
@@ -328,6 +362,14 @@ def create_app(db: Database, settings: ApiSettings | None = None) -> FastAPI:
         except ValueError as exc:
             raise HTTPException(409, str(exc)) from None
         return {"requeued": ids}
+
+    @app.get(f"{API}/rules", response_model=RulesOut, tags=["rules"])
+    def rules(who: Viewer) -> RulesOut:
+        current = current_rules(db)
+        if current is None:
+            return RulesOut(version=0, rules=[])
+        version, body = current
+        return RulesOut(version=version, rules=[RuleOut(**row) for row in summary(body)])
 
     @app.get(f"{API}/audit", tags=["system"])
     def audit_log(

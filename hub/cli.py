@@ -31,7 +31,7 @@ def main(ctx: click.Context, config_path: str) -> None:
 
 
 def _register() -> None:
-    from hub.commands import admin, flags, key, keys, queries, serve, trust
+    from hub.commands import admin, flags, key, keys, queries, rules, serve, trust
 
     main.add_command(serve.command)
     main.add_command(
@@ -43,6 +43,7 @@ def _register() -> None:
     main.add_command(flags.group)
     main.add_command(key.group)
     main.add_command(trust.group)
+    main.add_command(rules.group)
     for command in queries.COMMANDS:
         main.add_command(command)
     for command in admin.COMMANDS:

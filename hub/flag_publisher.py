@@ -25,12 +25,16 @@ import paho.mqtt.client as mqtt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hub.db import Database
-from hub.flags import FlagChange, changes_since, head_version
-from hub.trust import current_trust_list
+from hub.documents import current_document, current_version
+from hub.flags import FlagChange, changes_since, dead_letter_change, head_version
+from hub.rules import RULES_DOC
+from hub.trust import TRUST_DOC
 from provisioning.keyfiles import load_private_key
 from wire import flagsync, topics
 from wire.envelope import public_pem, seal
+from wire.identity import normalise_flag_target
 from wire.idhash import id_hash
+from wire.rules import RULES_TYPE
 
 if TYPE_CHECKING:  # key_rotation imports this module's load_signing_key
     from hub.key_rotation import Announcement
@@ -68,30 +72,71 @@ def _entry(change: FlagChange, flag_key: bytes) -> flagsync.FlagEntry:
     )
 
 
-def delta_for(changes: list[FlagChange], from_version: int, flag_key: bytes) -> dict[str, Any]:
-    """The delta payload that brings a kiosk from `from_version` through `changes` (oldest first)."""
-    latest: dict[tuple[str, str], FlagChange] = {}
+Rejected = list[tuple[FlagChange, str]]
+
+
+def _checked(change: FlagChange) -> None:
+    """Raise ValueError if the change breaks today's rules (a row older than them, or written around them).
+
+    The flag log is written through hub/flags.py, which applies the same rule; a row that breaks it
+    anyway (an old row, a hand-made one) must cost only itself, never the changes after it.
+    """
+    if normalise_flag_target(change.target_kind, change.target) != change.target:
+        raise ValueError(f"target {change.target!r} is not in its normal form")
+    if change.status not in STATUS_NAMES:
+        raise ValueError(f"status {change.status!r} is unknown")
+    if change.ends_at is not None and change.ends_at <= change.starts_at:
+        raise ValueError("ends_at is not after starts_at")
+
+
+def _converted(
+    changes: list[FlagChange], flag_key: bytes, rejected: Rejected
+) -> dict[tuple[str, str], tuple[FlagChange, Any]]:
+    """The latest GOOD change per target with what kiosks receive for it; bad ones go to `rejected`.
+
+    What a kiosk receives: a FlagEntry (person flagged), an id hash (person lifted) or a revocation
+    (pass). Anything a change cannot be turned into is caught here, per change.
+    """
+    latest: dict[tuple[str, str], tuple[FlagChange, Any]] = {}
     for change in changes:
-        latest[(change.target_kind, change.target)] = change
+        try:
+            _checked(change)
+            if change.target_kind == "person":
+                wire: Any = id_hash(flag_key, change.target) if change.lifted else _entry(change, flag_key)
+            else:  # a pass, by pass id (hex)
+                wire = ("pass_id", bytes.fromhex(change.target))
+        except Exception as exc:
+            rejected.append((change, f"{type(exc).__name__}: {exc}"))
+            continue
+        latest[(change.target_kind, change.target)] = (change, wire)
+    return latest
+
+
+def delta_for(
+    changes: list[FlagChange], from_version: int, flag_key: bytes, rejected: Rejected | None = None
+) -> dict[str, Any]:
+    """The delta payload that brings a kiosk from `from_version` through `changes` (oldest first).
+
+    Changes that cannot be sent are left out and listed in `rejected` (the publisher dead-letters them).
+    """
     added, lifted, revoked, unrevoked = [], [], [], []
-    for (kind, target), change in latest.items():
+    for (kind, _), (change, wire) in _converted(
+        changes, flag_key, [] if rejected is None else rejected
+    ).items():
         if kind == "person":
-            if change.lifted:
-                lifted.append(id_hash(flag_key, target))
-            else:
-                added.append(_entry(change, flag_key))
-        else:  # a pass, by pass id (hex)
-            (unrevoked if change.lifted else revoked).append(("pass_id", bytes.fromhex(target)))
+            (lifted if change.lifted else added).append(wire)
+        else:
+            (unrevoked if change.lifted else revoked).append(wire)
     return flagsync.delta_payload(from_version, added, lifted, revoked, unrevoked)
 
 
-def snapshot_for(db: Database, flag_key: bytes) -> dict[str, Any]:
+def snapshot_for(db: Database, flag_key: bytes, rejected: Rejected | None = None) -> dict[str, Any]:
     """Every flag not lifted (kiosks check start and end themselves), as a full snapshot."""
-    latest: dict[tuple[str, str], FlagChange] = {}
-    for change in changes_since(db, 0, limit=10_000_000):
-        latest[(change.target_kind, change.target)] = change
-    persons = [_entry(c, flag_key) for (k, _), c in latest.items() if k == "person" and not c.lifted]
-    revoked = [("pass_id", bytes.fromhex(t)) for (k, t), c in latest.items() if k == "pass" and not c.lifted]
+    latest = _converted(
+        changes_since(db, 0, limit=10_000_000), flag_key, [] if rejected is None else rejected
+    )
+    persons = [w for (k, _), (c, w) in latest.items() if k == "person" and not c.lifted]
+    revoked = [w for (k, _), (c, w) in latest.items() if k == "pass" and not c.lifted]
     return flagsync.snapshot_payload(persons, revoked)
 
 
@@ -114,9 +159,11 @@ class FlagPublisher:
         self._lock = threading.Lock()
         self.published = head_version(db)  # after a restart, kiosks behind it resync via the head
         self.snapshots_sent = 0
+        self.dead_lettered = 0  # flag changes this publisher set aside (an alarm: see _dead_letter)
         self._last_resync: dict[str, float] = {}
         self._last_announce: dict[str, float] = {}
-        self.trust_published = 0
+        # per retained document (name -> version sent on this connection): trust list, health rules
+        self.documents_published: dict[str, int] = {}
         self.announcement: Announcement | None = None  # while a key rotation is pending
         self.connected = threading.Event()
         self._client = mqtt.Client(
@@ -144,8 +191,8 @@ class FlagPublisher:
             return
         client.subscribe(topics.ALL_STATUS, qos=1)
         self._publish_head()
-        self.trust_published = 0  # (re)publish the retained trust list on every (re)connect
-        self.publish_trust()
+        self.documents_published = {}  # (re)publish the retained documents on every (re)connect
+        self.publish_documents()
         self.connected.set()
 
     def publish_pending(self) -> int:
@@ -154,7 +201,9 @@ class FlagPublisher:
             head = head_version(self.db)
             if head > self.published:
                 changes = changes_since(self.db, self.published)
-                payload = delta_for(changes, self.published, self._flag_key)
+                rejected: Rejected = []
+                payload = delta_for(changes, self.published, self._flag_key, rejected)
+                self._dead_letter(rejected)
                 self._publish(
                     topics.FLAGS_UPDATES, seal(self._key, "flags.delta", head, payload, self._clock())
                 )
@@ -163,23 +212,53 @@ class FlagPublisher:
             self._publish_head()
             return head
 
+    def _dead_letter(self, rejected: Rejected) -> None:
+        """Set bad changes aside (once each), count them and log an error: the rest goes out as usual.
+
+        Operators see them in `hub flags dead-letters` (and a warning in `hub flags list` and
+        `hub kiosks`); a failure to record them must not stop publishing either.
+        """
+        if not rejected:
+            return
+        try:
+            with self.db.begin() as conn:
+                for change, reason in rejected:
+                    body = {
+                        **change.__dict__,
+                        "starts_at": str(change.starts_at),
+                        "ends_at": str(change.ends_at),
+                    }
+                    if dead_letter_change(conn, "publisher", change.version, body, reason, self._clock()):
+                        self.dead_lettered += 1
+        except Exception:  # the database refused: the changes stay out of what kiosks get all the same
+            log.exception("flags: could not record %d dead-lettered changes", len(rejected))
+
     def _publish_head(self) -> None:
         head = self.published
-        persons = snapshot_for(self.db, self._flag_key)["persons"]
+        rejected: Rejected = []
+        persons = snapshot_for(self.db, self._flag_key, rejected)["persons"]
+        self._dead_letter(rejected)
         payload = flagsync.head_payload(int(p["h"], 16) for p in persons)
         self._publish(
             topics.FLAGS_HEAD, seal(self._key, "flags.head", head, payload, self._clock()), retain=True
         )
 
-    def publish_trust(self) -> int:
-        """Publish the newest trust list, retained, if it is newer than what this publisher sent."""
-        current = current_trust_list(self.db)
-        if current is None or current[0] <= self.trust_published:
-            return self.trust_published
+    def publish_documents(self) -> None:
+        """Publish the newest trust list and health rules, retained, where newer than what was sent."""
+        self._publish_document(TRUST_DOC, topics.TRUST, "trust")
+        self._publish_document(RULES_DOC, topics.RULES, RULES_TYPE)
+
+    def _publish_document(self, name: str, topic: str, type_: str) -> int:
+        sent = self.documents_published.get(name, 0)
+        if current_version(self.db, name) <= sent:
+            return sent  # polled every second: the body (megabytes for a trust list) only when newer
+        current = current_document(self.db, name)
+        if current is None:
+            return sent
         version, payload = current
-        self._publish(topics.TRUST, seal(self._key, "trust", version, payload, self._clock()), retain=True)
-        self.trust_published = version
-        log.info("trust list version %d published (%d keys)", version, len(payload.get("keys", [])))
+        self._publish(topic, seal(self._key, type_, version, payload, self._clock()), retain=True)
+        self.documents_published[name] = version
+        log.info("%s version %d published", name, version)
         return version
 
     def set_announcement(self, announcement: Announcement | None) -> None:
@@ -192,7 +271,8 @@ class FlagPublisher:
 
     def _announce_to(self, kiosk_id: str, status: dict[str, Any]) -> None:
         a = self.announcement
-        if a is None or a.next_kid in (status.get("hub_keys") or []):
+        keys = status.get("hub_keys")
+        if a is None or (isinstance(keys, list) and a.next_kid in keys):
             return
         now = time.monotonic()
         if now - self._last_announce.get(kiosk_id, -1e9) < RESYNC_MIN_INTERVAL_S:
@@ -226,7 +306,9 @@ class FlagPublisher:
             return
         self._last_resync[kiosk_id] = now
         with self._lock:
-            payload = snapshot_for(self.db, self._flag_key)
+            rejected: Rejected = []
+            payload = snapshot_for(self.db, self._flag_key, rejected)
+            self._dead_letter(rejected)
             data = seal(self._key, "flags.snapshot", self.published, payload, self._clock(), target=kiosk_id)
             self._publish(topics.commands(kiosk_id), data)  # its own topic: the broker's ACL keeps it private
             self.snapshots_sent += 1

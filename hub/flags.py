@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,11 +19,15 @@ import sqlalchemy as sa
 from hub import audit
 from hub.db import Database, from_db_time, to_db_time
 from hub.registry.client import RegistryClient
-from hub.schema import flag_log, hub_state
+from hub.schema import flag_dead_letters, flag_log, hub_state
 from hub.validate import InvalidEvent, parse_rfc3339
+from wire.identity import TARGET_KINDS as _KINDS
+from wire.identity import normalise_flag_target
+
+log = logging.getLogger(__name__)
 
 STATUSES = frozenset({"F0", "F1", "F2", "revoked"})
-TARGET_KINDS = frozenset({"person", "pass"})
+TARGET_KINDS = frozenset(_KINDS)
 REGISTRY_CURSOR = "registry_flags_version"
 IMPORT_LOCK = "hub.flags.import"
 
@@ -52,10 +57,7 @@ def _row(
 ) -> dict[str, Any]:
     if status not in STATUSES:
         raise ValueError(f"status: {status!r} is not one of {sorted(STATUSES)}")
-    if target_kind not in TARGET_KINDS:
-        raise ValueError(f"target_kind: {target_kind!r} is not one of {sorted(TARGET_KINDS)}")
-    if target_kind == "person" and not (target.isdigit() and len(target) == 12):
-        raise ValueError("target: a person is flagged by a 12-digit id number")
+    target = normalise_flag_target(target_kind, target)  # the one rule of wire/identity.py
     if ends_at is not None and ends_at <= starts_at:
         raise ValueError("ends_at must be after starts_at")
     return {
@@ -91,7 +93,9 @@ def add_flag(
     row = _row(target_kind, target, status, starts_at, ends_at, False, f"operator:{actor}", now, note)
     with db.begin() as conn:
         version = _insert(conn, row)
-        audit.record(conn, now, actor, "flag.add", {"version": version, "target": target, "status": status})
+        audit.record(
+            conn, now, actor, "flag.add", {"version": version, "target": row["target"], "status": status}
+        )
     return version
 
 
@@ -104,7 +108,12 @@ def lift_flag(
     target_kind: str = "person",
     note: str | None = None,
 ) -> int:
-    """An operator lifts the current flag on a target; raises KeyError if it has no active flag."""
+    """An operator lifts the current flag on a target; raises KeyError if it has no active flag.
+
+    A target that breaks the identity rules raises ValueError. (A bad row already in the log, from before
+    the rules, is dead-lettered by the flag publisher and never reaches kiosks; nothing to lift there.)
+    """
+    target = normalise_flag_target(target_kind, target)
     with db.begin() as conn:
         current = _latest(conn, target_kind, target)
         if current is None or current.lifted:
@@ -171,6 +180,10 @@ def import_registry_changes(
 
     Safe to run from several workers at once and to repeat: under a lock, changes at or below the stored
     registry cursor are skipped, and the cursor advances in the same transaction.
+
+    A change that breaks the rules (an id that is not 12 ASCII digits, a pass target that is not hex, a bad
+    time) is dead-lettered (`flag_dead_letters`, logged) and skipped: one bad change from the registry
+    must not stop every later one from reaching the hub, as a failing import repeated on every poll would.
     """
     applied = 0
     with db.begin() as conn:
@@ -185,18 +198,20 @@ def import_registry_changes(
             try:
                 starts = parse_rfc3339(ch["starts_at"], "starts_at") if ch.get("starts_at") else now
                 ends = parse_rfc3339(ch["ends_at"], "ends_at") if ch.get("ends_at") else None
-            except InvalidEvent as exc:
-                raise ValueError(f"registry flag change {ch.get('version')}: {exc}") from None
-            row = _row(
-                ch.get("target_kind", "person"),
-                str(ch["target"]),
-                str(ch["status"]),
-                starts,
-                ends,
-                bool(ch.get("lifted", False)),
-                "registry",
-                now,
-            )
+                row = _row(
+                    str(ch.get("target_kind", "person")),
+                    str(ch["target"]),
+                    str(ch["status"]),
+                    starts,
+                    ends,
+                    bool(ch.get("lifted", False)),
+                    "registry",
+                    now,
+                )
+            except (InvalidEvent, ValueError, KeyError) as exc:
+                reason = f"registry flag change {ch.get('version')}: {exc}"
+                dead_letter_change(conn, "registry", int(ch["version"]), ch, reason, now)
+                continue
             _insert(conn, row)
             applied += 1
         new_cursor = max(cursor, head)
@@ -204,6 +219,48 @@ def import_registry_changes(
             conn.execute(sa.delete(hub_state).where(hub_state.c.name == REGISTRY_CURSOR))
             conn.execute(sa.insert(hub_state).values(name=REGISTRY_CURSOR, value=new_cursor))
     return applied
+
+
+def dead_letter_change(
+    conn: sa.Connection, source: str, version: int, change: dict[str, Any], reason: str, now: dt.datetime
+) -> bool:
+    """Set a flag change aside for operators (`hub flags dead-letters`); False if it already was.
+
+    `source` is `registry` (refused at import, `version` is the registry's) or `publisher` (a row in the
+    flag log that cannot be sent to kiosks, `version` is the flag-log version). Logged as an error: an
+    operator must look at it, since a flag that never reaches kiosks lets a flagged person through.
+    """
+    exists = conn.execute(
+        sa.select(flag_dead_letters.c.id).where(
+            flag_dead_letters.c.source == source, flag_dead_letters.c.version == version
+        )
+    ).first()
+    if exists:
+        return False
+    body = json.dumps(change, ensure_ascii=True, default=str)[:4096]
+    conn.execute(
+        sa.insert(flag_dead_letters).values(
+            source=source, version=version, reason=reason[:1000], body=body, created_at=to_db_time(now)
+        )
+    )
+    log.error("flag change dead-lettered (%s version %d): %r", source, version, reason)
+    return True
+
+
+def flag_dead_letter_list(db: Database, limit: int = 1000) -> list[dict[str, Any]]:
+    """Dead-lettered flag changes, newest first (what `hub flags dead-letters` and the API show)."""
+    q = sa.select(flag_dead_letters).order_by(flag_dead_letters.c.id.desc()).limit(limit)
+    with db.begin() as conn:
+        rows = [dict(r._mapping) for r in conn.execute(q)]
+    for r in rows:
+        at = from_db_time(r["created_at"])
+        r["created_at"] = at.isoformat() if at else None
+    return rows
+
+
+def flag_dead_letter_count(db: Database) -> int:
+    with db.begin() as conn:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(flag_dead_letters)).scalar() or 0)
 
 
 def registry_cursor(db: Database) -> int:

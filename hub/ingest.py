@@ -7,7 +7,9 @@ exactly the ids it returns. Everything here happens in ONE transaction per batch
   stored once, also when two workers receive the same batch at the same moment);
 * each newly seen event is enqueued for the registry in the same transaction (transactional outbox), so an
   event is never stored without being scheduled for forwarding, nor forwarded without being stored;
-* invalid events go to `event_rejects` with the reason instead of failing the batch.
+* invalid events go to `event_rejects` with the reason instead of failing the batch;
+* an assigned kiosk's events are stored at its assigned checkpoint, whatever they claim
+  (hub/assignments.py): a kiosk speaks only for itself.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from hub.assignments import bind_to_assignments, count_wrong_claims
 from hub.db import Database, to_db_time
 from hub.schema import event_rejects, events, kiosks, registry_outbox
 from hub.validate import InvalidEvent, event_row
@@ -116,6 +119,7 @@ def store_many(
     kept: set[str] = set(rows)
     new_ids: set[str] = set()
     with db.begin() as conn:
+        wrong = bind_to_assignments(conn, list(rows.values()))
         if in_order and rows:
             kept = _contiguous(conn, list(rows.values()))
         # Sorted by event_id: concurrent overlapping batches take row locks in one order (no deadlock).
@@ -137,6 +141,7 @@ def store_many(
             if outbox:
                 conn.execute(db.insert_ignore(registry_outbox), outbox)
             _touch_kiosks(db, conn, ordered, now)
+            count_wrong_claims(conn, wrong, new_ids, now)
             rejects.extend(
                 _conflicting_duplicates(conn, [r for r in ordered if r["event_id"] not in new_ids], now)
             )

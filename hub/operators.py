@@ -24,6 +24,7 @@ from hub import audit
 from hub.db import Database, from_db_time, to_db_time
 from hub.login_guard import Locked
 from hub.schema import operators, sessions
+from kiosk.clitools import escape_text
 
 ROLES = ("viewer", "operator", "admin")
 SESSION_TTL = dt.timedelta(hours=12)
@@ -124,8 +125,9 @@ def login(
         refused = row is None or not ok or row.disabled
         token = secrets.token_urlsafe(32)
         if refused:  # recorded, and committed: the refusal itself is what an auditor looks for
+            # Whatever was typed, escaped: a raw escape sequence as the actor would rewrite `hub audit`.
             details = {"address": address} if address else {}
-            audit.record(conn, now, username[:64] or "-", "login.refused", details)
+            audit.record(conn, now, escape_text(username)[:64] or "-", "login.refused", details)
         else:
             conn.execute(
                 sa.insert(sessions).values(
@@ -154,7 +156,7 @@ def record_lockout(
                 "failures": w.failures,
                 "until": w.until.isoformat(),
             }
-            audit.record(conn, now, username[:64] or "-", "login.locked", detail)
+            audit.record(conn, now, escape_text(username)[:64] or "-", "login.locked", detail)
 
 
 def session_operator(db: Database, token: str, *, now: dt.datetime) -> Operator:

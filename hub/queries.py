@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from hub.db import Database, from_db_time, to_db_time
 from hub.schema import events
+from kiosk.clitools import escape_text
 
 VERDICTS = ("PASS", "DENY", "REVIEW")
 
@@ -158,20 +159,37 @@ def daily_report(db: Database, day: dt.date, tz: dt.tzinfo) -> list[CheckpointDa
     return [days[k] for k in sorted(days)]
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: object) -> object:
+    """A CSV cell a spreadsheet shows as text: never a formula, never a control character.
+
+    Text cells starting with `= + - @`, a tab or a carriage return are what spreadsheets evaluate
+    (`=HYPERLINK(...)` from a kiosk's checkpoint id or reason code); a leading `'` makes them text
+    (OWASP's CSV-injection advice). Non-printables are escaped as in the CLI. Numbers pass unchanged.
+    """
+    if not isinstance(value, str):
+        return value
+    text = escape_text(value)
+    return "'" + text if value.startswith(FORMULA_STARTS) else text
+
+
 def report_csv(report: list[CheckpointDay]) -> str:
-    """Long-format CSV: checkpoint_id, dimension (verdict | reason | hour), key, count."""
+    """Long-format CSV: checkpoint_id, dimension (verdict | reason | hour), key, count (cells: csv_cell)."""
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
     w.writerow(["checkpoint_id", "dimension", "key", "count"])
     for d in report:
+        cp = csv_cell(d.checkpoint_id)
         for v in VERDICTS:
-            w.writerow([d.checkpoint_id, "verdict", v, d.verdicts.get(v, 0)])
+            w.writerow([cp, "verdict", v, d.verdicts.get(v, 0)])
         for reason, n in sorted(d.reasons.items()):
-            w.writerow([d.checkpoint_id, "reason", reason, n])
+            w.writerow([cp, "reason", csv_cell(reason), n])
         for hour in sorted(d.hours):
             for v in VERDICTS:
                 if d.hours[hour].get(v):
-                    w.writerow([d.checkpoint_id, "hour", f"{hour:02d}:{v}", d.hours[hour][v]])
+                    w.writerow([cp, "hour", f"{hour:02d}:{v}", d.hours[hour][v]])
     return out.getvalue()
 
 

@@ -177,6 +177,35 @@ hub_documents = sa.Table(
     sa.Column("updated_at", sa.DateTime, nullable=False),
 )
 
+flag_dead_letters = sa.Table(
+    "flag_dead_letters",
+    metadata,
+    # Flag changes that cannot reach kiosks (a target breaking wire/identity.py's rules): set aside, with
+    # the reason, so one bad change never blocks the changes after it (hub/flags.py, flag_publisher.py).
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("source", sa.String(16), nullable=False),  # registry | publisher
+    sa.Column("version", sa.BigInteger, nullable=False),  # the registry's version, or the flag log's
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),  # the change as JSON (ASCII, escaped)
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.UniqueConstraint("source", "version", name="uq_flag_dead_letters_source_version"),
+)
+
+kiosk_assignments = sa.Table(
+    "kiosk_assignments",
+    metadata,
+    # Where each kiosk stands, as the hub knows it (hub/assignments.py): an assigned kiosk's passages are
+    # stored at this checkpoint whatever its events claim, and each claim otherwise is counted.
+    sa.Column("kiosk_id", sa.String(128), primary_key=True),
+    sa.Column("checkpoint_id", sa.String(128), nullable=False),
+    sa.Column("zone", sa.String(32), nullable=True),
+    sa.Column("source", sa.String(128), nullable=False),  # cli:<user> | provisioning (...)
+    sa.Column("assigned_at", sa.DateTime, nullable=False),
+    sa.Column("wrong_claims", sa.BigInteger, nullable=False, default=0),
+    sa.Column("last_wrong_claim", sa.String(128), nullable=True),  # escaped
+    sa.Column("last_wrong_claim_at", sa.DateTime, nullable=True),
+)
+
 V1_TABLES = ("events", "event_rejects", "registry_outbox", "dead_letter", "kiosks", "flag_log", "hub_state",
              "audit_log")  # fmt: skip
 
@@ -196,10 +225,26 @@ def _v3_documents(conn: Connection) -> None:
     metadata.create_all(conn, tables=[hub_documents])
 
 
+def _v4_flag_dead_letters(conn: Connection) -> None:
+    """Flag changes set aside because they cannot reach kiosks (issue 12)."""
+    metadata.create_all(conn, tables=[flag_dead_letters])
+
+
+def _v5_kiosk_assignments(conn: Connection) -> None:
+    """The hub's own record of each kiosk's checkpoint and zone (issue 12)."""
+    metadata.create_all(conn, tables=[kiosk_assignments])
+
+
 Migration = Callable[[Connection], None]
 
 # Append only: never edit a released step, add a new one.
-MIGRATIONS: list[tuple[int, Migration]] = [(1, _v1_initial), (2, _v2_operators), (3, _v3_documents)]
+MIGRATIONS: list[tuple[int, Migration]] = [
+    (1, _v1_initial),
+    (2, _v2_operators),
+    (3, _v3_documents),
+    (4, _v4_flag_dead_letters),
+    (5, _v5_kiosk_assignments),
+]
 
 MIGRATION_LOCK = "hub.schema.migrate"
 

@@ -110,7 +110,7 @@ class HubService:
                         sync_from_registry(self.db, self.registry, now=utc_now())
                         next_poll = now + self.config.registry.poll_flags_s
                 self.publisher.publish_pending()
-                self.publisher.publish_trust()
+                self.publisher.publish_documents()
                 self._watch_rotation()
             except Exception:  # the registry or the database is down: keep serving, try again
                 log.exception("flag loop")

@@ -1,90 +1,123 @@
 """The issuers' trust list the hub pushes to every kiosk (a signed, versioned, retained `trust` message).
 
-Operators set the complete list (issuer public keys and signer certificates, public material only);
-each change is a new version, audited. The running hub publishes the newest version retained on the
-trust topic, so a kiosk that connects later gets it at once. A kiosk keeps its provisioned key files
-and trusts the hub's list beside them (kiosk/service.py); keys dropped from a newer list stop working.
+Operators set the complete list (issuer public keys and signer certificates, public material only),
+each key bound to a purpose (`dcc`: EU DSCs for HC1; `pass`: our pass issuers), from files, directories
+and the JSON DSC lists of national backends (kiosk/verify/trustfiles.py reads them all); each change
+is a new version, audited. The running hub publishes the newest version retained on the trust topic,
+so a kiosk that connects later gets it at once. A kiosk keeps its provisioned key files and trusts
+the hub's list beside them (kiosk/service.py); keys dropped from a newer list stop working.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
-
-from hub import audit
-from hub.db import Database, to_db_time
-from hub.schema import hub_documents
-from kiosk.verify.trust import MAX_TRUST_FILE, TrustLoadError, key_from_der, read_entries
-from wire.trustlist import trust_payload
+from hub.db import Database
+from hub.documents import current_document, current_version, set_document
+from kiosk.verify.trust import TrustStore
+from kiosk.verify.trustfiles import TrustLoadError, parse_spec, read_source
+from wire.envelope import MAX_ENVELOPE_BYTES
+from wire.trustlist import MAX_KEYS, Skipped, TrustEntry, trust_payload
 
 TRUST_DOC = "trust-list"
 
 
 class TrustListError(ValueError):
-    """A file that is not public trust material; the message names it."""
+    """Sources that are not public trust material, or hold no usable key; the message names them."""
 
 
-def entries_from_file(path: Path) -> list[tuple[str, bytes]]:
-    """(kind, DER) for every certificate or public key in a PEM or DER file; private keys refused.
+@dataclass
+class TrustImport:
+    """What `hub trust set` will publish: the usable entries, and what was skipped and why."""
 
-    Read with the kiosk's own trust-file reader, and each entry parsed as a kiosk will parse it, so an
-    operator cannot push a list the kiosks would reject.
+    entries: list[TrustEntry]
+    skipped: list[Skipped]
+
+    def counts(self) -> dict[str, int]:
+        out = {"dcc": 0, "pass": 0}
+        for e in self.entries:
+            out[e.purpose] += 1
+        return out
+
+
+def entries_from_paths(specs: list[str | Path]) -> TrustImport:
+    """Every usable entry of the sources (`[dcc:|pass:]PATH`: files, directories, JSON DSC lists).
+
+    Read with the kiosk's own reader and each entry parsed as a kiosk will parse it, so the list holds
+    only what kiosks can use; the rest is skipped and named (one bad entry never refuses the list).
+    Duplicates (same purpose and DER) are dropped, order kept. Refused outright: a file holding a
+    private key (a trust list is public material), or sources with no usable key at all.
     """
-    if b"PRIVATE KEY" in path.read_bytes()[: MAX_TRUST_FILE + 1]:
-        raise TrustListError(f"{path} holds a private key: a trust list carries public keys only")
-    try:
-        entries = read_entries(path)
-        for kind, der in entries:
-            key_from_der(der, kind, str(path))
-    except TrustLoadError as exc:
-        raise TrustListError(str(exc)) from None
-    if not entries:
-        raise TrustListError(f"{path}: no certificate or public key found")
-    return entries
+    parser = TrustStore()
+    seen: dict[tuple[str, bytes], TrustEntry] = {}
+    skipped: list[Skipped] = []
+    for spec in specs:
+        try:
+            read = read_source(spec)
+        except (TrustLoadError, OSError) as exc:
+            raise TrustListError(str(exc)) from None
+        if read.private_keys:
+            raise TrustListError(
+                f"{read.private_keys[0]} holds a private key: a trust list carries public keys only"
+            )
+        skipped += read.skipped
+        for entry in read.entries:
+            try:
+                parser.parse_entry(entry)
+            except TrustLoadError as exc:
+                skipped.append(Skipped(entry.source, str(exc).removeprefix(f"{entry.source}: ")))
+                continue
+            seen.setdefault((entry.purpose, entry.der), entry)
+    if not seen:
+        names = ", ".join(str(parse_spec(s)[0]) for s in specs)
+        raise TrustListError(f"{names}: no usable certificate or public key ({len(skipped)} skipped)")
+    if len(seen) > MAX_KEYS:
+        raise TrustListError(f"{len(seen)} keys: a trust list holds at most {MAX_KEYS}")
+    imported = TrustImport(list(seen.values()), skipped)
+    size = signed_size(trust_payload(imported.entries, imported.skipped))
+    if size > MAX_ENVELOPE_BYTES:
+        raise TrustListError(
+            f"{len(imported.entries)} keys make a signed message of {size} bytes, more than the"
+            f" {MAX_ENVELOPE_BYTES} a kiosk accepts: split the sources or drop what kiosks need not trust"
+        )
+    return imported
 
 
-def entries_from_paths(paths: list[Path]) -> list[tuple[str, bytes]]:
-    """Every file given, or every regular file of a directory given; duplicates dropped, order kept."""
-    seen: dict[bytes, tuple[str, bytes]] = {}
-    for path in paths:
-        files = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
-        for file in files:
-            for kind, der in entries_from_file(file):
-                seen.setdefault(der, (kind, der))
-    return list(seen.values())
+def signed_size(payload: dict[str, object]) -> int:
+    """About the size of the signed envelope carrying `payload` (base64url of its JSON, plus headers)."""
+    body = len(json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode())
+    return body * 4 // 3 + 1024
 
 
 def fingerprint(der: bytes) -> str:
     return hashlib.sha256(der).hexdigest()[:16]
 
 
-def set_trust_list(db: Database, entries: list[tuple[str, bytes]], *, actor: str, now: dt.datetime) -> int:
+def set_trust_list(
+    db: Database,
+    entries: list[TrustEntry],
+    *,
+    actor: str,
+    now: dt.datetime,
+    skipped: list[Skipped] | None = None,
+) -> int:
     """Replace the trust list; returns its new version (the running hub publishes it within a second)."""
-    body = trust_payload(entries)
-    with db.begin() as conn:
-        db.lock_in_transaction(conn, "hub.trust")
-        current = conn.execute(
-            sa.select(hub_documents.c.version).where(hub_documents.c.name == TRUST_DOC)
-        ).scalar()
-        version = int(current or 0) + 1
-        values = {"version": version, "body": body, "updated_at": to_db_time(now)}
-        if current is None:
-            conn.execute(sa.insert(hub_documents).values(name=TRUST_DOC, **values))
-        else:
-            conn.execute(sa.update(hub_documents).where(hub_documents.c.name == TRUST_DOC).values(**values))
-        audit.record(
-            conn, now, actor, "trust.set", {"version": version, "keys": [fingerprint(d) for _, d in entries]}
-        )
-    return version
+    listed = TrustImport(entries, skipped or [])
+    # A national list holds ~1000 keys: the audit names the list by its digest, not key by key.
+    digest = hashlib.sha256(b"".join(sorted(e.purpose.encode() + e.der for e in entries))).hexdigest()
+    detail = {"keys": len(entries), **listed.counts(), "skipped": len(listed.skipped), "digest": digest[:16]}
+    body = trust_payload(entries, skipped or [])
+    return set_document(db, TRUST_DOC, body, actor=actor, now=now, action="trust.set", detail=detail)
+
+
+def current_trust_version(db: Database) -> int:
+    return current_version(db, TRUST_DOC)
 
 
 def current_trust_list(db: Database) -> tuple[int, dict[str, Any]] | None:
-    with db.begin() as conn:
-        row = conn.execute(
-            sa.select(hub_documents.c.version, hub_documents.c.body).where(hub_documents.c.name == TRUST_DOC)
-        ).first()
-    return None if row is None else (int(row.version), dict(row.body))
+    return current_document(db, TRUST_DOC)

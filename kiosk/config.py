@@ -20,8 +20,9 @@ from kiosk.display.config import IndicatorConfig
 from kiosk.mqtt.config import MqttConfig
 from kiosk.store.config import StoreConfig
 from kiosk.verify.policy import PolicyConfig
+from wire.identity import SLUG_ID_PATTERN
 
-ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"  # also a broker username and an MQTT topic level
+ID_PATTERN = SLUG_ID_PATTERN  # also a broker username and an MQTT topic level
 
 
 class IdentityConfig(BaseModel):
@@ -43,12 +44,21 @@ class VerifyConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     trust: list[Path] = Field(
-        default_factory=list, description="issuer certificates / public keys, files or dirs"
+        default_factory=list,
+        description="trust sources [dcc:|pass:]PATH: PEM/DER files, JSON DSC lists or dirs (README, Trust)",
     )
     flags_file: Path | None = Field(None, description="initial flag list (JSON); the hub's deltas follow")
     hub_public_key: Path | None = Field(None, description="the hub's Ed25519 signing key (PEM)")
     flag_key_file: Path | None = Field(
         None, description="the deployment's id-hash key, the hub's flag_key_file (mode 0600); absent: dev key"
+    )
+    rules: list[Path] = Field(
+        default_factory=list,
+        description="health rule files (EU rule format) until the hub pushes its signed set; none: no rules",
+    )
+    value_sets: list[Path] = Field(
+        default_factory=list,
+        description="EU value set files or dirs; absent: the ones shipped with the kiosk",
     )
 
 

@@ -11,9 +11,11 @@ from __future__ import annotations
 import datetime as dt
 
 from kiosk.verify.flags import FlagStore
+from kiosk.verify.identity import has_unsafe_characters
 from kiosk.verify.messages import describe
 from kiosk.verify.policy import PolicyConfig
 from kiosk.verify.verdict import Outcome, PayloadKind, Subject, Verdict
+from wire.identity import is_person_id
 
 ACTIONS = frozenset({"confirm", "override"})
 
@@ -66,15 +68,22 @@ def officer_decision(
 
 
 def manual_declaration(
-    flags: FlagStore, policy: PolicyConfig, form: dict[str, object], now: dt.datetime
+    flags: FlagStore,
+    policy: PolicyConfig,
+    form: dict[str, object],
+    now: dt.datetime,
+    flags_ended_by: dt.datetime | None = None,
 ) -> tuple[str, Verdict]:
-    """(officer id, verdict) for a typed-in paper declaration; flags apply as to any code."""
+    """(officer id, verdict) for a typed-in paper declaration; flags apply as to any code (a flag's
+    end lifts it only by `flags_ended_by`, the proven time: TimeContext.flag_end_cutoff)."""
     officer = _officer_id(form.get("officer_id"))
     id_number, name, dob = form.get("id_number"), form.get("name"), form.get("dob")
-    if not (isinstance(id_number, str) and len(id_number) == 12 and id_number.isdigit()):
+    if not is_person_id(id_number):  # 12 ASCII digits (str.isdigit also takes full-width ones)
         raise OfficerInputError("id_number must be the 12-digit personal identification number")
     if not (isinstance(name, str) and 0 < len(name.strip()) <= 128):
         raise OfficerInputError("name is required")
+    if has_unsafe_characters(name):
+        raise OfficerInputError("name: no control or text-direction characters")
     try:
         birth = dt.date.fromisoformat(str(dob))
     except ValueError:
@@ -82,7 +91,7 @@ def manual_declaration(
     if birth > now.date():
         raise OfficerInputError("dob is in the future")
     findings: list[tuple[Outcome, str]] = [(Outcome.PASS, "manual_declaration")]
-    hit = flags.person(id_number, now)
+    hit = flags.person(id_number, flags_ended_by)
     if hit is not None:
         findings.append((policy.outcome_for_flag(hit.status.name), f"flag_{hit.status.name.lower()}"))
     severity = {Outcome.PASS: 0, Outcome.REVIEW: 1, Outcome.DENY: 2}

@@ -46,8 +46,16 @@ class Scanner(Protocol):
 
 
 class Decider(Protocol):
-    def verify(self, raw: bytes, now: datetime, clock_trusted: bool = True) -> Verdict:
-        """A verdict for one payload; pure, no I/O."""
+    def verify(
+        self,
+        raw: bytes,
+        now: datetime,
+        clock_trusted: bool = True,
+        *,
+        floor: datetime | None = None,
+        hub_now: datetime | None = None,
+    ) -> Verdict:
+        """A verdict for one payload; pure, no I/O (`floor`, `hub_now`: kiosk/verify/timecontext.py)."""
         ...
 
 
@@ -115,7 +123,9 @@ class ScanPipeline:
         for code in codes:
             reading = self._clock.read()
             try:
-                verdict = self._decider.verify(code.raw, reading.now, reading.trusted)
+                verdict = self._decider.verify(
+                    code.raw, reading.now, reading.trusted, floor=reading.floor, hub_now=reading.hub_now
+                )
             except Exception as exc:  # a verifier bug must still end in a red light and a record
                 log.exception("verification failed")
                 self.stats.errors += 1

@@ -8,6 +8,7 @@ from kiosk.clock import ClockReading
 from kiosk.pipeline import Decision
 from kiosk.verify.verdict import Verdict
 from wire.events import MAX_TEXT, format_time, new_event_id, payload_digest
+from wire.identity import is_person_id
 
 
 def passage_fields(
@@ -54,7 +55,7 @@ def _wire_subject(subject: dict[str, str | None]) -> dict[str, str | None] | Non
     """Fit a parsed subject to the wire contract: only a full 12-digit id (a masked PC-Covid number
     identifies nobody and cannot be traced), texts bounded."""
     id_number = subject.get("id_number")
-    if id_number is not None and not (len(id_number) == 12 and id_number.isdigit()):
+    if id_number is not None and not is_person_id(id_number):  # ASCII digits: str.isdigit is not enough
         id_number = None
     name = (subject.get("name") or None) and str(subject["name"])[:MAX_TEXT]
     dob = (subject.get("dob") or None) and str(subject["dob"])[:MAX_TEXT]

@@ -22,10 +22,12 @@ from typing import Any
 
 from gpiozero.pins import Factory
 
+from common.healthrules import RuleError, RuleSet, rules_in_document
+from common.valuesets import load_value_sets
 from kiosk.camera import LatestFrameCapture
 from kiosk.camera.base import FrameSource
 from kiosk.camera.config import open_source
-from kiosk.clock import WallClock
+from kiosk.clock import ClockReading, TimeFloor, WallClock
 from kiosk.config import KioskConfig
 from kiosk.decode import FrameScanner
 from kiosk.display import Indicator
@@ -40,16 +42,18 @@ from kiosk.sdnotify import SystemdNotifier, watchdog_interval_s
 from kiosk.store import KioskStore
 from kiosk.verify.flag_updates import apply_update
 from kiosk.verify.flags import DEFAULT_KEY, FlagStore, load_flag_file, read_flag_key
-from kiosk.verify.trust import TrustLoadError, TrustStore
+from kiosk.verify.kiosk_trust import KioskTrust
 from kiosk.verify.verdict import Verdict
 from kiosk.verify.verifier import Verifier
 from wire.envelope import Signed, load_public_key
 from wire.errors import WireError
-from wire.trustlist import decode_trust
+from wire.events import parse_time
+from wire.rules import RULES_TYPE, decode_rules
 
 log = logging.getLogger(__name__)
 
 FLAG_UPDATE_PREFIX = "flag-update-"
+TIME_FLOOR_FILE = "time-floor.json"
 
 
 class GuardedVerifier:
@@ -60,9 +64,17 @@ class GuardedVerifier:
         self.verifier = verifier
         self.lock = threading.Lock()
 
-    def verify(self, raw: bytes, now: datetime, clock_trusted: bool = True) -> Verdict:
+    def verify(
+        self,
+        raw: bytes,
+        now: datetime,
+        clock_trusted: bool = True,
+        *,
+        floor: datetime | None = None,
+        hub_now: datetime | None = None,
+    ) -> Verdict:
         with self.lock:
-            return self.verifier.verify(raw, now, clock_trusted)
+            return self.verifier.verify(raw, now, clock_trusted, floor=floor, hub_now=hub_now)
 
 
 class KioskService:
@@ -75,6 +87,7 @@ class KioskService:
         notifier: SystemdNotifier | None = None,
         on_decision: Callable[[Decision], None] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        time_source: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
         self._on_decision = on_decision
@@ -82,13 +95,14 @@ class KioskService:
         self.notifier = notifier or SystemdNotifier()
         state_dir = Path(config.kiosk.state_dir)
         state_dir.mkdir(parents=True, exist_ok=True)
+        key = read_flag_key(config.verify.flag_key_file) if config.verify.flag_key_file else DEFAULT_KEY
         self.store = KioskStore(
             state_dir / config.store.filename,
             retention=timedelta(days=config.store.retention_days),
             size_cap_bytes=int(config.store.size_cap_mb * (1 << 20)),
             memory_spill_max=config.store.memory_spill_max,
+            subject_key=key,
         )
-        key = read_flag_key(config.verify.flag_key_file) if config.verify.flag_key_file else DEFAULT_KEY
         flags = load_flag_file(config.verify.flags_file) if config.verify.flags_file else FlagStore(key)
         if flags.key != key and config.verify.flag_key_file is not None:
             raise ValueError(
@@ -96,13 +110,23 @@ class KioskService:
             )
         self.flags = flags
         self._replay_flag_updates()
-        self.verifier = GuardedVerifier(
-            Verifier(TrustStore.from_paths(config.verify.trust), flags, config.policy)
+        self._value_sets = load_value_sets(config.verify.value_sets) if config.verify.value_sets else {}
+        rules = (
+            RuleSet.from_paths(config.verify.rules, config.verify.value_sets) if config.verify.rules else None
         )
+        self.trust = KioskTrust(config.verify.trust)
+        self.verifier = GuardedVerifier(Verifier(self.trust.store, flags, config.policy, rules))
         self._replay_trust_list()
+        self._replay_rules()
         self.scanner = FrameScanner(config.decode)
         self.indicator = Indicator(config.indicator, pin_factory=pin_factory)
-        self.clock = WallClock(assume_trusted=config.kiosk.assume_clock_trusted)
+        self.time_floor = TimeFloor(state_dir / TIME_FLOOR_FILE)
+        self.clock = WallClock(
+            assume_trusted=config.kiosk.assume_clock_trusted,
+            source=time_source,
+            floor=self.time_floor,
+            tolerance_s=config.policy.clock_skew_s,
+        )
         self.capture = LatestFrameCapture(source or open_source(config.camera), on_event=self._camera_event)
         self.pipeline = ScanPipeline(
             self.scanner, self.verifier, self.indicator, self.clock, recorder=self._record
@@ -120,6 +144,7 @@ class KioskService:
                 self.store,
                 hub_keys=hub_keys,
                 on_update=self._apply_update,
+                on_signed=self._hub_signed,
                 status_extra=self.status_fields,
             )
             if not hub_keys:
@@ -151,6 +176,7 @@ class KioskService:
             self.flags.version,
         )  # fmt: skip
         event = self.store.record(fields)
+        self._recorded_at(decision.clock)
         event_id = event.event_id if event is not None else fields["event_id"]
         self._last_shown = (decision.verdict, event_id, decision.code.raw)
         self.screen_state.show(decision.verdict, event_id)
@@ -160,11 +186,13 @@ class KioskService:
     def _record_officer(
         self, verdict: Verdict, raw: bytes | None, mode: str, officer: str, override: bool | None
     ) -> str:
+        reading = self.clock.read()
         fields = event_fields(
-            verdict, self.clock.read(), raw, self.config.kiosk.kiosk_id, self.config.kiosk.checkpoint_id,
+            verdict, reading, raw, self.config.kiosk.kiosk_id, self.config.kiosk.checkpoint_id,
             mode, self.flags.version, officer_id=officer, override=override,
         )  # fmt: skip
         self.store.record(fields)
+        self._recorded_at(reading)
         self.indicator.show(verdict.outcome)
         self.screen_state.show(verdict, fields["event_id"])
         if self.link is not None:
@@ -210,15 +238,31 @@ class KioskService:
         reading = self.clock.read()
         try:
             with self.verifier.lock:
-                officer, verdict = manual_declaration(self.flags, self.config.policy, body, reading.now)
+                officer, verdict = manual_declaration(
+                    self.flags, self.config.policy, body, reading.now, reading.context().flag_end_cutoff()
+                )
         except OfficerInputError as exc:
             raise ActionRefused(str(exc)) from None
         event_id = self._record_officer(verdict, None, "manual", officer, None)
         self._officer_on_duty = officer
         return {"message": verdict.message_vi, "verdict": verdict.outcome.value, "event_id": event_id}
 
+    def _recorded_at(self, reading: ClockReading) -> None:
+        """A passage recorded with a trusted clock raises the time floor (kiosk/clock.py)."""
+        if reading.trusted:
+            self.time_floor.saw_trusted_time(reading.now)
+
+    def _hub_signed(self, message: Signed) -> None:
+        """Any verified hub message: its signed `issued_at` is a time the hub's clock had passed."""
+        signed_at = parse_time(message.issued_at)
+        if signed_at is not None:
+            self.time_floor.saw_hub_time(signed_at)
+
     def _apply_update(self, update: Signed) -> None:
         """Flag and trust updates from the hub (already verified and version-checked by the link)."""
+        if update.type == "trust":
+            self._apply_trust_list(update)  # parsed outside the lock, swapped in under it
+            return
         with self.verifier.lock:
             if update.type in ("flags.delta", "flags.snapshot"):
                 try:
@@ -231,24 +275,42 @@ class KioskService:
                     update.version,
                     json.dumps({"type": update.type, "payload": update.payload, "kid": update.kid}),
                 )
-            elif update.type == "trust":
-                self._apply_trust_list(update)
+            elif update.type == RULES_TYPE:
+                self._apply_rules(update)
             elif update.type == "command":
                 log.info("command from hub: %s", update.payload.get("action"))
 
     def _apply_trust_list(self, update: Signed) -> None:
         """Provisioned key files plus the hub's verified list; keys the hub dropped stop being trusted."""
-        entries = decode_trust(update)
-        trust = self.verifier.verifier.trust
-        try:
-            hub_keys = [trust.add_der(der, kind, "hub trust list") for kind, der in entries]
-        except TrustLoadError as exc:
-            raise WireError(str(exc)) from None
-        provisioned = (
-            TrustStore.from_paths(self.config.verify.trust) if self.config.verify.trust else TrustStore()
-        )
-        trust.replace_all([*provisioned.all_keys(), *hub_keys], update.version)
+        self.trust.apply(update, self.verifier.lock)
         self.store.save_document("trust-list", update.version, json.dumps(update.payload))
+
+    def _apply_rules(self, update: Signed) -> None:
+        """The hub's verified rule set replaces the provisioned one from the next scan on, and is kept for
+        restarts. Value sets: the shipped ones, then the provisioned files, then the document's own."""
+        doc = decode_rules(update)
+        try:
+            raw, doc_sets = rules_in_document(doc, f"hub rules v{update.version}")
+            rules = RuleSet.from_document(
+                {"rules": raw, "value_sets": {**self._value_sets, **(doc_sets or {})}},
+                update.version,
+                f"hub rules v{update.version}",
+            )
+        except RuleError as exc:
+            raise WireError(str(exc)) from None
+        self.verifier.verifier.rules = rules
+        self.store.save_document("rules", update.version, json.dumps(update.payload))
+        log.info("health rules version %d applied (%d rules)", update.version, len(rules))
+
+    def _replay_rules(self) -> None:
+        saved = self.store.document("rules")
+        if saved is None:
+            return
+        version, body = saved
+        try:
+            self._apply_rules(Signed(RULES_TYPE, version, "", json.loads(body), ""))
+        except (WireError, ValueError) as exc:
+            log.warning("saved health rules no longer apply (%s): waiting for the hub's", exc)
 
     def _replay_trust_list(self) -> None:
         saved = self.store.document("trust-list")
@@ -256,7 +318,7 @@ class KioskService:
             return
         version, body = saved
         try:
-            self._apply_trust_list(Signed("trust", version, "", json.loads(body), ""))
+            self.trust.apply(Signed("trust", version, "", json.loads(body), ""))  # saved already
         except (WireError, ValueError) as exc:
             log.warning("saved trust list no longer applies (%s): waiting for the hub's", exc)
 
@@ -293,8 +355,15 @@ class KioskService:
             "decode_rate": round(self.scanner.stats.decoded_frames / uptime, 2),
             "passages": self.pipeline.stats.decisions,
             "errors": self.pipeline.stats.errors,
-            "clock": {"trusted": reading.trusted, "reason": reading.reason},
+            "clock": {
+                "trusted": reading.trusted,
+                "reason": reading.reason,
+                "floor": reading.floor.isoformat(timespec="seconds") if reading.floor else None,
+            },
             "flags_loaded": len(self.flags),
+            "rules_loaded": len(self.verifier.verifier.rules),
+            "rules_version": self.verifier.verifier.rules.version,
+            "trust": self.trust.status(),  # keys per purpose and skipped entries (`kiosk trust` names them)
         }
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -311,6 +380,7 @@ class KioskService:
                 self.notifier.watchdog()
                 next_ping = now + watchdog
             self.store.retry_held()
+            self.time_floor.persist()
 
         self.capture.start()
         if self.link is not None:
@@ -337,6 +407,7 @@ class KioskService:
         if self.buttons is not None:
             self.buttons.close()
         self.indicator.close()
+        self.time_floor.persist(force=True)
         self.store.close()
 
     def install_signal_handlers(self) -> None:

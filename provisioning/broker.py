@@ -79,7 +79,10 @@ class BrokerSettings:
     # A hub that is down for a while must not lose kiosk events queued for its session; kiosks do
     # re-send what is not acked, but re-sending a day's backlog is slow over a weak link.
     max_queued_messages: int = 100_000
-    # Larger packets are refused (the client is disconnected), before Mosquitto buffers them.
+    # Explicit, so that a Mosquitto default or a hand edit cannot cut the hub's signed trust list (a national
+    # DSC list is ~4 MB, signed envelopes are at most wire.envelope.MAX_ENVELOPE_BYTES = 8 MiB) while still
+    # bounding what one client can make the broker buffer: larger packets are refused (the client is
+    # disconnected) before Mosquitto buffers them.
     max_packet_size: int = MAX_MQTT_PACKET_BYTES
 
 
@@ -115,7 +118,7 @@ def _check_names(kind: str, names: Iterable[str]) -> list[str]:
     """Names become ACL usernames and topic levels: the kiosk-id rules keep `+`, `#`, `/`, spaces out."""
     checked = sorted(set(names))
     for name in checked:
-        if not topics.KIOSK_ID.match(name):
+        if not topics.KIOSK_ID.fullmatch(name):
             raise ValueError(f"invalid {kind} {name!r}: lower-case letters, digits and '-' only")
     return checked
 
@@ -156,6 +159,7 @@ def render_acl(
         f"pattern read {topics.username_pattern(topics.COMMANDS)}",
         f"pattern read {topics.FLAGS_ALL}",
         f"pattern read {topics.TRUST}",
+        f"pattern read {topics.RULES}",
     ]
     for hub in hubs:
         lines += [
@@ -167,6 +171,7 @@ def render_acl(
             f"topic write {topics.ALL_COMMANDS}",
             f"topic write {topics.FLAGS_ALL}",
             f"topic write {topics.TRUST}",
+            f"topic write {topics.RULES}",
         ]
     for kiosk in gone:
         lines += [

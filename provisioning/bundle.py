@@ -34,6 +34,7 @@ from kiosk.config_errors import describe
 from kiosk.identity import CERT_FILE, KEY_FILE
 from kiosk.verify.policy import PolicyConfig
 from kiosk.verify.trust import TrustLoadError, load_file
+from kiosk.verify.trustfiles import parse_spec
 from provisioning.registry import KioskRecord
 
 KIOSK_TOML = "kiosk.toml"
@@ -65,31 +66,46 @@ def hub_public_key(pem: bytes, source: str) -> bytes:
     return key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
-def collect_trust(paths: Iterable[Path]) -> dict[str, bytes]:
-    """Issuer public keys / certificates from files and directories, checked the way the kiosk loads them."""
+def collect_trust(paths: Iterable[str | Path]) -> dict[str, bytes]:
+    """Trust files from `[dcc:|pass:]PATH` sources, checked the way the kiosk loads them, keyed by their
+    path inside the bundle's trust directory. The purpose survives the copy: a prefixed source, and the
+    `dcc/` and `pass/` subdirectories of a directory, land in `dcc/` or `pass/` (the kiosk reads those
+    with that purpose); other files sit at the top (purpose by kind: certificate dcc, public key pass)."""
     files: dict[str, bytes] = {}
-    for path in paths:
+    for spec in paths:
+        path, purpose = parse_spec(spec)
+        groups: list[tuple[str | None, list[Path]]]
         if path.is_dir():
-            candidates = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+            groups = [(purpose, _visible_files(path))]
+            if purpose is None:
+                groups += [
+                    (sub.name, _visible_files(sub)) for sub in (path / "dcc", path / "pass") if sub.is_dir()
+                ]
         elif path.is_file():
-            candidates = [path]
+            groups = [(purpose, [path])]
         else:
             raise BundleError(f"trust {path}: no such file or directory")
-        for file in candidates:
-            data = file.read_bytes()
-            if b"PRIVATE KEY" in data:
-                raise BundleError(f"{file} holds a private key: trust only public keys and certificates")
-            try:
-                load_file(file)
-            except TrustLoadError as exc:
-                raise BundleError(str(exc).replace("\n", " ")) from None
-            name = file.name
-            n = 1
-            while name in files:
-                n += 1
-                name = f"{file.stem}-{n}{file.suffix}"
-            files[name] = data
+        for group_purpose, candidates in groups:
+            for file in candidates:
+                data = file.read_bytes()
+                if b"PRIVATE KEY" in data:
+                    raise BundleError(f"{file} holds a private key: trust only public keys and certificates")
+                try:
+                    load_file(file, group_purpose)
+                except TrustLoadError as exc:
+                    raise BundleError(str(exc).replace("\n", " ")) from None
+                prefix = f"{group_purpose}/" if group_purpose else ""
+                name = file.name
+                n = 1
+                while prefix + name in files:
+                    n += 1
+                    name = f"{file.stem}-{n}{file.suffix}"
+                files[prefix + name] = data
     return files
+
+
+def _visible_files(directory: Path) -> list[Path]:
+    return sorted(p for p in directory.iterdir() if p.is_file() and not p.name.startswith("."))
 
 
 def _toml(value: object) -> str:

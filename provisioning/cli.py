@@ -11,12 +11,10 @@ provision pass mint|batch           signed checkpoint passes as QR images
 
 from __future__ import annotations
 
-import logging
-import sys
-
 import click
 
 from kiosk import __version__
+from kiosk.clitools import setup_logging
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -24,7 +22,7 @@ from kiosk import __version__
 @click.option("--log-level", default="WARNING", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]))
 def main(log_level: str) -> None:
     """Provision the QR checkpoint fleet: CA, kiosks, broker, pass issuers and passes."""
-    logging.basicConfig(level=log_level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    setup_logging(log_level, "%(levelname)s %(name)s: %(message)s")
 
 
 @main.group("ca")

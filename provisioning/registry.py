@@ -34,7 +34,7 @@ def hub_name_clash(kiosk_id: str, hub_users: tuple[str, ...] = ()) -> bool:
 
 def check_kiosk_id(kiosk_id: str, hub_users: tuple[str, ...] = ()) -> str | None:
     """Why `kiosk_id` cannot be a kiosk id, or None when it can."""
-    if not topics.KIOSK_ID.match(kiosk_id):
+    if not topics.KIOSK_ID.fullmatch(kiosk_id):
         return (
             f"invalid kiosk id {kiosk_id!r}: 1-63 lower-case letters, digits and '-', not starting with '-'"
         )

@@ -12,6 +12,7 @@ with a short snake_case reason so a verifier can name the step that failed.
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -66,7 +67,32 @@ class Sign1:
 
     @property
     def alg(self) -> object:
+        """The alg as written (protected wins). Use `resolve_alg` before trusting it: it applies
+        the header rules; this property is for code that runs after that check (revocation hash)."""
         return self.protected.get(HDR_ALG, self.unprotected.get(HDR_ALG))
+
+    def resolve_alg(self) -> object:
+        """The signature algorithm under the HCERT header rules, or CoseFormatError naming the breach.
+
+        HCERT (and the EU reference verifiers) take `alg` from the protected header, and from the
+        unprotected one only when the protected header is empty (a zero-length bstr or an empty
+        map: then nothing is signed but the payload). That is safe only because the caller also
+        binds the algorithm to the key's type (ES256 <-> EC P-256, PS256 <-> RSA, EdDSA <->
+        Ed25519: `expected_signature_length`), so swapping an unsigned alg gains nothing.
+        Refused: a protected header with content but no alg (`alg_unprotected`: the signer chose
+        to protect headers and left alg out), and an unprotected alg that differs from the
+        protected one (`alg_conflict`). No alg anywhere: None (the caller's "unsupported").
+        """
+        if HDR_ALG in self.protected:
+            alg = self.protected[HDR_ALG]
+            if HDR_ALG in self.unprotected and not _same(self.unprotected[HDR_ALG], alg):
+                raise CoseFormatError("alg_conflict")
+            return alg
+        if HDR_ALG not in self.unprotected:
+            return None
+        if self.protected:
+            raise CoseFormatError("alg_unprotected")
+        return self.unprotected[HDR_ALG]
 
     @property
     def kid(self) -> object:
@@ -77,6 +103,11 @@ class Sign1:
 
     def to_be_signed(self) -> bytes:
         return sig_structure(self.protected_raw, self.payload)
+
+
+def _same(a: object, b: object) -> bool:
+    """Equal with the same type (CBOR -7 and -7.0 or True and 1 are different header values)."""
+    return type(a) is type(b) and a == b
 
 
 def sig_structure(protected_raw: bytes, payload: bytes) -> bytes:
@@ -179,18 +210,27 @@ def loads_bounded(data: bytes) -> object:
         raise CoseFormatError("cbor_invalid", str(exc)[:100]) from exc
 
 
-def decode_sign1(data: bytes) -> Sign1:
-    """Decode tag 18 (optionally inside tag 61) with strict types; raise CoseFormatError otherwise.
+def decode_sign1(data: bytes, *, require_tag: bool = True) -> Sign1:
+    """Decode a COSE_Sign1 with strict types; raise CoseFormatError otherwise.
 
-    Untagged COSE_Sign1 arrays are refused: the HCERT spec and our passes always tag, and a
-    verifier that guesses structure is easier to confuse.
+    Accepted containers: tag 18 (COSE_Sign1), optionally inside CWT tag 61 (RFC 8392 §6: the
+    CWT tag wraps a COSE tag, so tag 61 around an untagged array is refused). With
+    `require_tag=False` (HCERT: issuers differ, and the spec and the EU reference verifiers
+    accept both) a bare 4-element array is accepted too. Our passes keep `require_tag=True`:
+    we mint them, always tagged, and have no foreign issuer to interoperate with. Any other tag
+    or shape is `cose_not_sign1`.
     """
     obj = loads_bounded(data)
     if isinstance(obj, cbor2.CBORTag) and obj.tag == TAG_CWT:
         obj = obj.value
-    if not (isinstance(obj, cbor2.CBORTag) and obj.tag == TAG_SIGN1):
+        if not (isinstance(obj, cbor2.CBORTag) and obj.tag == TAG_SIGN1):
+            raise CoseFormatError("cose_not_sign1")
+    if isinstance(obj, cbor2.CBORTag) and obj.tag == TAG_SIGN1:
+        items = obj.value
+    elif not require_tag and isinstance(obj, list | tuple):
+        items = obj
+    else:
         raise CoseFormatError("cose_not_sign1")
-    items = obj.value
     if not isinstance(items, list | tuple) or len(items) != 4:
         raise CoseFormatError("cose_structure")
     protected_raw, unprotected, payload, signature = items
@@ -208,14 +248,30 @@ def decode_sign1(data: bytes) -> Sign1:
 
 
 def decode_claims(payload: bytes) -> dict[Any, Any]:
-    """Decode a CWT claims map and check the common claims' types (iat, exp: integers)."""
+    """Decode an HCERT CWT claims map and normalise the common claims (raises CoseFormatError).
+
+    `iat` and `exp` (both required) may be CBOR integers or floats: some national issuers
+    encode them as floats and the EU reference verifiers accept that. Only finite numbers are
+    accepted (NaN and ±inf, booleans, strings, tags such as a tag-1 date: `cwt_time_claim`).
+    A fractional value never widens the validity window: `iat` rounds up and `exp` rounds
+    down, so the returned claims hold integers and everything downstream stays integer seconds.
+    (Our `VNP1:` passes have their own, integer-only claims: wire/passes.py.)
+    """
     claims = loads_bounded(payload)
     if not isinstance(claims, Mapping):
         raise CoseFormatError("cwt_not_map")
-    for key in (CWT_IAT, CWT_EXP):
-        value = claims.get(key)
-        if type(value) is not int:  # bool is an int subclass: refuse it explicitly
-            raise CoseFormatError("cwt_time_claim")
+    out = dict(claims)
+    out[CWT_IAT] = _seconds(claims.get(CWT_IAT), math.ceil)
+    out[CWT_EXP] = _seconds(claims.get(CWT_EXP), math.floor)
     if CWT_ISS in claims and not isinstance(claims[CWT_ISS], str):
         raise CoseFormatError("cwt_issuer")
-    return dict(claims)
+    return out
+
+
+def _seconds(value: object, rounding: Any) -> int:
+    """An epoch-seconds claim as an int: int as is, finite float rounded the given way."""
+    if type(value) is int:  # bool is an int subclass: refused by the exact type check
+        return value
+    if type(value) is float and math.isfinite(value):
+        return int(rounding(value))
+    raise CoseFormatError("cwt_time_claim")

@@ -31,7 +31,7 @@ MAX_ENVELOPE_BYTES = 8 << 20  # a full flag snapshot of a million entries is ~30
 # The broker's `max_packet_size`: the largest signed document plus room for the MQTT headers, topic and
 # properties, so the hub's own publisher is never cut off while anything larger is refused at the door.
 MAX_MQTT_PACKET_BYTES = MAX_ENVELOPE_BYTES + 64 * 1024
-TYPES = frozenset({"flags.delta", "flags.head", "flags.snapshot", "trust", "command", "key.rotate"})
+TYPES = frozenset({"flags.delta", "flags.head", "flags.snapshot", "trust", "command", "key.rotate", "rules"})
 
 
 def key_id(public_key: Ed25519PublicKey) -> str:

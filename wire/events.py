@@ -17,6 +17,7 @@ from typing import Any
 import uuid6
 
 from wire.errors import WireError
+from wire.identity import PERSON_ID
 from wire.topics import KIOSK_ID
 
 MODES = frozenset({"self", "assisted", "manual"})
@@ -27,7 +28,7 @@ MAX_MESSAGE_BYTES = 1 << 20
 
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
-_ID12 = re.compile(r"^\d{12}$")
+_ID12 = PERSON_ID  # ASCII digits only (`\d` also matches full-width digits)
 
 
 def new_event_id() -> str:
@@ -120,7 +121,7 @@ class PassageEvent:
         checks: list[tuple[bool, str]] = [
             (_matches(_UUID, self.event_id), "event_id: expected a lower-case UUIDv7 string"),
             (_matches(KIOSK_ID, self.kiosk_id), "kiosk_id: lower-case letters, digits and '-'"),
-            (_short_text(self.checkpoint_id), "checkpoint_id: expected a non-empty string"),
+            (_matches(KIOSK_ID, self.checkpoint_id), "checkpoint_id: lower-case letters, digits and '-'"),
             (
                 isinstance(self.seq, int) and not isinstance(self.seq, bool) and self.seq >= 0,
                 "seq: expected a non-negative integer",
@@ -162,7 +163,7 @@ MAX_TEXT = 256
 
 
 def _matches(pattern: re.Pattern[str], value: object) -> bool:
-    return isinstance(value, str) and bool(pattern.match(value))
+    return isinstance(value, str) and bool(pattern.fullmatch(value))
 
 
 def _short_text(value: object) -> bool:

@@ -12,6 +12,10 @@ Time windows are minutes of the local day (0..1440); `from > to` crosses midnigh
 Signed with Ed25519 (COSE alg -8) or ES256 (-7); `kid` (protected header) = first 8 bytes of
 SHA-256 of the issuer key's SubjectPublicKeyInfo DER.
 
+Stricter than HCERT on purpose: we mint every pass ourselves, so there is no foreign issuer to
+interoperate with. A pass must carry COSE tag 18 and integer iat/exp (HC1 also accepts untagged
+COSE and float times, wire/cose.py); the signature header rules are the shared ones.
+
 Defined once here: imported by provisioning/issuer.py (minting) and kiosk/verify (checking).
 """
 
@@ -25,12 +29,13 @@ from dataclasses import dataclass
 import base45
 
 from wire.cose import CWT_CTI, CWT_EXP, CWT_IAT, CWT_ISS, CoseFormatError, loads_bounded
+from wire.identity import PERSON_ID
 
 PREFIX = "VNP1:"
 CLAIM_PASS = -70001  # private-use CWT claim (< -65536) holding the pass body
 MAX_PASS_TEXT = 2048  # a pass is far smaller; bounds Base45 work on hostile input
 
-_ID_RE = re.compile(r"[0-9]{12}")
+_ID_RE = PERSON_ID
 _DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 

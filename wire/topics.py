@@ -9,12 +9,15 @@ from __future__ import annotations
 import re
 import zlib
 
+from wire.identity import SLUG_ID, SLUG_ID_RULE
+
 ROOT = "checkpoint/v1"
 FLAGS = f"{ROOT}/flags"
 FLAGS_UPDATES = f"{FLAGS}/updates"
 FLAGS_HEAD = f"{FLAGS}/head"
 FLAGS_ALL = f"{FLAGS}/#"
 TRUST = f"{ROOT}/trust"
+RULES = f"{ROOT}/rules"  # health rules and value sets (wire/rules.py), signed and retained
 
 # The four per-kiosk channels, and their topics for every kiosk at once (a single-level wildcard).
 EVENTS, ACKS, STATUS, COMMANDS = "events", "acks", "status", "commands"
@@ -25,13 +28,13 @@ ALL_ACKS = f"{KIOSKS}/+/{ACKS}"
 ALL_STATUS = f"{KIOSKS}/+/{STATUS}"
 ALL_COMMANDS = f"{KIOSKS}/+/{COMMANDS}"
 
-KIOSK_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
-_KIOSK_TOPIC = re.compile(rf"^{re.escape(KIOSKS)}/([a-z0-9][a-z0-9-]{{0,62}})/({'|'.join(CHANNELS)})$")
+KIOSK_ID = SLUG_ID  # anchored (\A...\Z): a trailing newline never passes; see wire/identity.py
+_KIOSK_TOPIC = re.compile(rf"\A{re.escape(KIOSKS)}/([a-z0-9][a-z0-9-]{{0,62}})/({'|'.join(CHANNELS)})\Z")
 
 
 def _kiosk(kiosk_id: str) -> str:
-    if not KIOSK_ID.match(kiosk_id):
-        raise ValueError(f"invalid kiosk id {kiosk_id!r}: lower-case letters, digits and '-' only")
+    if not KIOSK_ID.fullmatch(kiosk_id):
+        raise ValueError(f"invalid kiosk id {kiosk_id!r}: {SLUG_ID_RULE}")
     return f"{KIOSKS}/{kiosk_id}"
 
 
@@ -69,7 +72,7 @@ def shared(group: str, topic: str) -> str:
 
 def parse_kiosk_topic(topic: str) -> tuple[str, str] | None:
     """(kiosk_id, channel) for a per-kiosk topic, else None."""
-    match = _KIOSK_TOPIC.match(topic)
+    match = _KIOSK_TOPIC.fullmatch(topic)
     return (match.group(1), match.group(2)) if match else None
 
 

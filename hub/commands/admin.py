@@ -80,7 +80,7 @@ def dead_letters_replay(ctx: click.Context, dead_letter_id: int) -> None:
 
 @click.command("rebase-seq")
 @click.argument("kiosk_id")
-@click.argument("last_seq", type=click.IntRange(0))
+@click.argument("last_seq", type=click.IntRange(0, 2**63 - 2))  # the next seq must fit a BIGINT
 @click.pass_context
 def rebase_seq(ctx: click.Context, kiosk_id: str, last_seq: int) -> None:
     """After the hub lost its database: accept KIOSK_ID's events from LAST_SEQ + 1 on."""

@@ -8,6 +8,7 @@ import click
 
 from hub import flags as flag_store
 from hub.commands import When, actor, database, utc_now
+from hub.db import Database
 from kiosk.clitools import emit, json_option
 
 
@@ -65,6 +66,8 @@ def lift(ctx: click.Context, target: str, target_kind: str, note: str | None) ->
         )
     except KeyError as exc:
         raise click.ClickException(str(exc.args[0])) from None
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo(f"flag-list version {version}")
 
 
@@ -75,9 +78,33 @@ def lift(ctx: click.Context, target: str, target_kind: str, note: str | None) ->
 @click.pass_context
 def list_(ctx: click.Context, search: str | None, include_inactive: bool, as_json: bool) -> None:
     """Flags in force now (latest change per target)."""
-    rows = flag_store.flag_list(database(ctx), utc_now(), search=search, include_inactive=include_inactive)
+    db = database(ctx)
+    rows = flag_store.flag_list(db, utc_now(), search=search, include_inactive=include_inactive)
     emit(
         rows,
         ["version", "target_kind", "target", "status", "active", "starts_at", "ends_at", "source"],
         as_json,
     )
+    warn_dead_letters(db)
+
+
+def warn_dead_letters(db: Database) -> None:
+    """The operators' alarm for flag changes that never reached kiosks (on stderr: scripts read stdout)."""
+    count = flag_store.flag_dead_letter_count(db)
+    if count:
+        click.echo(
+            f"WARNING: {count} flag change(s) could not be sent to kiosks: see `hub flags dead-letters`",
+            err=True,
+        )
+
+
+@group.command("dead-letters")
+@json_option
+@click.pass_context
+def dead_letters(ctx: click.Context, as_json: bool) -> None:
+    """Flag changes set aside because kiosks cannot be sent them (bad target from the registry or an old row).
+
+    Each one is a flag that is NOT in force at the kiosks: add it again with a valid target.
+    """
+    rows = flag_store.flag_dead_letter_list(database(ctx))
+    emit(rows, ["id", "created_at", "source", "version", "reason", "body"], as_json)

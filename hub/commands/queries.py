@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from pathlib import Path
 
 import click
 
 from hub import audit
+from hub.assignments import assign, import_provisioning
 from hub.commands import When, actor, config_of, database, utc_now
+from hub.commands.flags import warn_dead_letters
 from hub.fleet import fleet_view
 from hub.queries import recent_passages, report_csv, report_dict
 from kiosk.clitools import Duration, emit, json_option
@@ -16,17 +19,52 @@ from kiosk.clitools import Duration, emit, json_option
 INCUBATION = dt.timedelta(days=14)
 
 
-@click.command("kiosks")
+@click.group("kiosks", invoke_without_command=True)
 @json_option
 @click.pass_context
 def kiosks(ctx: click.Context, as_json: bool) -> None:
-    """The fleet: state, last heard, versions, backlog, clock; STALE when silent too long."""
+    """The fleet: state, last heard, versions, backlog, clock; STALE when silent too long.
+
+    CHECKPOINT is the hub's assignment (`hub kiosks assign` / `import`); a kiosk without one is shown
+    at the checkpoint it claims, with ASSIGNED false. WRONG_CLAIMS counts passages it sent claiming
+    another checkpoint (stored at the assigned one).
+    """
+    if ctx.invoked_subcommand is not None:
+        return
     config = config_of(ctx)
-    rows = fleet_view(database(ctx), now=utc_now(), stale_after_s=config.stale_after_s)
+    db = database(ctx)
+    rows = fleet_view(db, now=utc_now(), stale_after_s=config.stale_after_s)
     for r in rows:
         r["state"] = f"{r['state']}{' STALE' if r['stale'] else ''}"
-    columns = ["kiosk_id", "checkpoint_id", "state", "last_heard", "software", "flags_version", "backlog"]
-    emit(rows, [*columns, "clock_trusted"], as_json)
+    columns = ["kiosk_id", "checkpoint_id", "zone", "assigned", "wrong_claims", "state", "last_heard"]
+    emit(rows, [*columns, "software", "flags_version", "backlog", "clock_trusted"], as_json)
+    warn_dead_letters(db)
+
+
+@kiosks.command("assign")
+@click.argument("kiosk_id")
+@click.argument("checkpoint_id")
+@click.option("--zone", help="the checkpoint's zone (as in the kiosk's policy)")
+@click.pass_context
+def kiosks_assign(ctx: click.Context, kiosk_id: str, checkpoint_id: str, zone: str | None) -> None:
+    """Say where KIOSK_ID stands: its passages are stored at CHECKPOINT_ID whatever it claims (audited)."""
+    try:
+        assign(database(ctx), kiosk_id, checkpoint_id, zone=zone, actor=actor(), now=utc_now())
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{kiosk_id}: {checkpoint_id}{f' (zone {zone})' if zone else ''}")
+
+
+@kiosks.command("import")
+@click.argument("provisioning_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.pass_context
+def kiosks_import(ctx: click.Context, provisioning_dir: Path) -> None:
+    """Assign every enrolled kiosk to the checkpoint it was enrolled for (`provision kiosk enroll`)."""
+    try:
+        ids = import_provisioning(database(ctx), provisioning_dir, actor=actor(), now=utc_now())
+    except (OSError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{len(ids)} kiosks assigned from {provisioning_dir}")
 
 
 @click.command("passages")

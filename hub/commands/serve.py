@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import logging
-import sys
-
 import click
 
 from hub.commands import config_of
+from kiosk.clitools import setup_logging
 
 
 @click.command("serve")
@@ -15,9 +13,7 @@ from hub.commands import config_of
 @click.pass_context
 def command(ctx: click.Context, log_level: str) -> None:
     """Ingest kiosk events, forward them to the registry, publish flags, serve the operators' API."""
-    logging.basicConfig(
-        level=log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    setup_logging(log_level, "%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = config_of(ctx)
     from hub.service import HubService
 

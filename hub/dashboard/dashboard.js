@@ -21,6 +21,8 @@ const T = {
     too_many: "Đăng nhập sai quá nhiều lần. Thử lại sau {s} giây.",
     forbidden: "Tài khoản của bạn không có quyền này", other_lang: "English", per_hour: "Theo giờ",
     audit: "Nhật ký kiểm toán", action: "Hành động", who: "Người thực hiện", detail: "Chi tiết", all: "Tất cả",
+    rules: "Quy định y tế", rule: "Quy định", cert_type: "Loại chứng nhận", valid_from: "Hiệu lực từ",
+    valid_to: "Đến", description: "Mô tả", rules_version: "Phiên bản bộ quy định ",
   },
   en: {
     title: "Checkpoint dashboard", login: "Log in", logout: "Log out", username: "Username", password: "Password",
@@ -39,6 +41,8 @@ const T = {
     too_many: "Too many failed logins. Try again in {s} seconds.",
     forbidden: "Your account does not have this right", other_lang: "Tiếng Việt", per_hour: "By hour",
     audit: "Audit log", action: "Action", who: "Who", detail: "Detail", all: "All",
+    rules: "Health rules", rule: "Rule", cert_type: "Certificate type", valid_from: "Valid from",
+    valid_to: "Valid to", description: "Description", rules_version: "Rule set version ",
   },
 };
 const ROLES = ["viewer", "operator", "admin"];
@@ -247,8 +251,17 @@ async function loadAudit(event) {
   });
 }
 
+async function loadRules() {
+  const data = await api("/rules");
+  $("rules-version").textContent = data.version ? t("rules_version") + data.version : t("none");
+  fill("rules-table", data.rules, (tr, r) => {
+    cell(tr, `${r.identifier} ${r.version}`); cell(tr, r.certificate_type); cell(tr, localTime(r.valid_from));
+    cell(tr, localTime(r.valid_to)); cell(tr, lang === "vi" ? r.description_vi : r.description_en);
+  });
+}
+
 const LOADERS = {
-  fleet: loadFleet, passages: loadPassages, flags: loadFlags, reports: loadReport, audit: loadAudit, trace: null,
+  rules: loadRules, fleet: loadFleet, passages: loadPassages, flags: loadFlags, reports: loadReport, audit: loadAudit, trace: null,
 };
 
 function show(view) {

@@ -8,13 +8,13 @@ Exit 0 when every image was read, even with no code in it; 1 when an image could
 from __future__ import annotations
 
 import base64
-import json
 import sys
 from pathlib import Path
 
 import click
 import cv2
 
+from kiosk.clitools import json_text
 from kiosk.decode import DecodeConfig, QrDecoder
 
 # Files are not frames from a live camera: give the recovery strategies a generous budget.
@@ -41,7 +41,7 @@ def command(images: tuple[str, ...]) -> None:
                 "bytes": base64.b64encode(code.raw).decode("ascii"),
                 "position": [list(p) for p in code.position],
             }
-            sys.stdout.write(json.dumps(line, ensure_ascii=False) + "\n")
+            sys.stdout.write(json_text(line, indent=None) + "\n")  # a QR's text may hold escape codes
     sys.stdout.flush()
     if unreadable:
         sys.exit(1)

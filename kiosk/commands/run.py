@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import logging
-import sys
-
 import click
 
+from kiosk.clitools import setup_logging
 from kiosk.config import ConfigError, load_config
 
 
@@ -17,9 +15,7 @@ from kiosk.config import ConfigError, load_config
 @click.option("--log-level", default="INFO", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]))
 def command(config_path: str, log_level: str) -> None:
     """Scan, verify, light, record and publish until stopped (SIGTERM)."""
-    logging.basicConfig(
-        level=log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    setup_logging(log_level, "%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         config = load_config(config_path)
     except ConfigError as exc:

@@ -7,12 +7,14 @@ unreadable trust, flag or policy files: those are the operator's mistake, not th
 from __future__ import annotations
 
 import datetime as dt
-import json
 import sys
 from pathlib import Path
 
 import click
 
+from common.healthrules import RuleError, RuleSet
+from common.valuesets import ValueSetError
+from kiosk.clitools import json_text
 from kiosk.verify.flags import FlagFileError, FlagStore, load_flag_file
 from kiosk.verify.policy import PolicyConfig, load_policy
 from kiosk.verify.signed import STEP_DECODE_IMAGE
@@ -62,8 +64,9 @@ def _parse_at(value: str | None) -> dt.datetime:
     "--trust",
     "trust_paths",
     multiple=True,
-    type=click.Path(exists=True, path_type=Path),
-    help="PEM/DER certificate, PEM public key, or a directory of them (repeatable).",
+    metavar="[dcc:|pass:]PATH",
+    help="PEM/DER certificates and public keys, a JSON DSC list, or a directory of them (repeatable). "
+    "A certificate trusts HC1 (dcc) and a bare public key VNP1 passes (pass), unless prefixed.",
 )
 @click.option(
     "--flags",
@@ -77,7 +80,24 @@ def _parse_at(value: str | None) -> dt.datetime:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Policy TOML (a [policy] table or bare keys). Default: every kind accepted.",
 )
-@click.option("--at", "at", help="Validation time, ISO 8601 (default: now).")
+@click.option(
+    "--rules",
+    "rule_paths",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Health rules (EU rule format, CertLogic) to apply to HC1 certificates (repeatable). "
+    "Without it the verdict is the signature-level one.",
+)
+@click.option(
+    "--value-sets",
+    "value_set_paths",
+    multiple=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="EU value set JSON file or directory (repeatable). Default: the value sets shipped with the kiosk.",
+)
+@click.option(
+    "--at", "at", help="Validation time, ISO 8601 (default: now); also the rules' validation clock."
+)
 @click.option("--clock-untrusted", is_flag=True, help="Treat the validation clock as untrusted.")
 @click.option(
     "--image",
@@ -87,9 +107,11 @@ def _parse_at(value: str | None) -> dt.datetime:
 )
 @click.argument("text", required=False)
 def command(
-    trust_paths: tuple[Path, ...],
+    trust_paths: tuple[str, ...],
     flags_path: Path | None,
     policy_path: Path | None,
+    rule_paths: tuple[Path, ...],
+    value_set_paths: tuple[Path, ...],
     at: str | None,
     clock_untrusted: bool,
     image: Path | None,
@@ -111,7 +133,12 @@ def command(
         policy = load_policy(policy_path) if policy_path else PolicyConfig()
     except (ValueError, OSError) as exc:  # pydantic ValidationError and TOML errors are ValueErrors
         raise click.BadParameter(str(exc), param_hint="--policy") from exc
-    verifier = Verifier(trust, flags, policy)
+    try:
+        rules = RuleSet.from_paths(rule_paths, value_set_paths) if rule_paths else None
+    except (RuleError, ValueSetError, OSError) as exc:
+        hint = "--value-sets" if isinstance(exc, ValueSetError) else "--rules"
+        raise click.BadParameter(str(exc), param_hint=hint) from exc
+    verifier = Verifier(trust, flags, policy, rules)
     if image is not None:
         raw = read_qr_image(image)
         if raw is None:
@@ -122,11 +149,11 @@ def command(
                 STEP_DECODE_IMAGE,
                 flags.version,
             )
-            click.echo(json.dumps(verdict_json(verdict), ensure_ascii=False))
+            click.echo(json_text(verdict_json(verdict), indent=None))
             return
     elif text == "-":
         raw = sys.stdin.buffer.read(64 * 1024).rstrip(b"\r\n")
     else:
         raw = text.encode("utf-8")  # type: ignore[union-attr]  # text is set here
     verdict = verifier.verify(raw, now, clock_trusted=not clock_untrusted)
-    click.echo(json.dumps(verdict_json(verdict), ensure_ascii=False))
+    click.echo(json_text(verdict_json(verdict), indent=None))

@@ -9,6 +9,13 @@ Durability choices, for a Raspberry Pi on an SD card that loses power without wa
 - The sequence number is a counter in the `meta` table, incremented in the same transaction as
   the insert: gap-free, never reused even after delivered rows are purged.
 
+Personal fields (the subject's id number, name, date of birth) stay in clear only until the hub
+has acknowledged the passage: they are what a re-send needs. The ack replaces them, in the same
+transaction, by a keyed hash of the id (`subject_id_hash`, wire/idhash.py with the deployment's
+flag key: the same hash the flag lists use, so a record can still be matched to a person by whoever
+holds the key). `secure_delete` zeroes the replaced bytes in the database file, and the WAL, which
+still holds the old pages, is checkpointed and truncated within `scrub_interval_s` of the ack.
+
 When the disk refuses a write (full, or the card was remounted read-only after errors) the kiosk
 keeps deciding: the passage is kept in memory, an alarm is raised in the health report, and the
 held passages are written first, in order, as soon as the disk accepts writes again. Nothing
@@ -22,6 +29,7 @@ import json
 import logging
 import sqlite3
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -31,10 +39,12 @@ from typing import Any
 import sqlite_utils
 
 from wire.events import PassageEvent, format_time
+from wire.idhash import id_hash_hex
 
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
+SCRUB_INTERVAL_S = 10.0  # how long personal data may outlive its ack in the WAL (SD-card friendly)
 
 
 @dataclass
@@ -67,7 +77,11 @@ class KioskStore:
         retention: timedelta = timedelta(days=7),
         size_cap_bytes: int = 512 << 20,
         memory_spill_max: int = 100_000,
+        subject_key: bytes | None = None,
+        scrub_interval_s: float = SCRUB_INTERVAL_S,
     ) -> None:
+        """`subject_key`: the deployment's id-hash key (flag_key_file) for `subject_id_hash` after
+        the ack; None keeps no trace of the subject at all."""
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.retention = retention
@@ -76,6 +90,10 @@ class KioskStore:
         self._spill: deque[dict[str, Any]] = deque()
         self._spill_max = memory_spill_max
         self._lock = threading.RLock()
+        self._subject_key = subject_key
+        self._scrub_interval = scrub_interval_s
+        self._wal_scrub_due = False
+        self._last_wal_scrub = float("-inf")
         conn = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False, timeout=10)
         self.db = sqlite_utils.Database(conn)
         for pragma in (
@@ -84,9 +102,12 @@ class KioskStore:
             "PRAGMA synchronous=FULL",
             "PRAGMA journal_size_limit=8388608",
             "PRAGMA foreign_keys=ON",
+            "PRAGMA secure_delete=ON",  # replaced personal fields are zeroed, not left in free space
         ):
             self.db.execute(pragma)
+        conn.create_function("scrub_subject", 1, self._scrubbed, deterministic=True)
         self._migrate()
+        self._scrub_delivered()
 
     # -- schema ---------------------------------------------------------------------------------
 
@@ -135,6 +156,7 @@ class KioskStore:
         """Try again to write passages held in memory; returns how many are still held."""
         with self._lock:
             self._flush_spill()
+            self._scrub_wal()
             return len(self._spill)
 
     def _flush_spill(self) -> None:
@@ -203,16 +225,73 @@ class KioskStore:
                     marked = 0
                     for chunk in _chunks(event_ids, 500):
                         cursor = self.db.execute(
-                            f"UPDATE passages SET delivered_at = ? WHERE delivered_at IS NULL "
-                            f"AND event_id IN ({','.join('?' * len(chunk))})",
+                            f"UPDATE passages SET delivered_at = ?, body = scrub_subject(body) "
+                            f"WHERE delivered_at IS NULL AND event_id IN ({','.join('?' * len(chunk))})",
                             [format_time(now), *chunk],
                         )
                         marked += cursor.rowcount
+                self._wal_scrub_due = self._wal_scrub_due or marked > 0
+                self._scrub_wal()
                 return marked
             except sqlite3.OperationalError as exc:
                 # Not fatal: the passage stays in the outbox and the hub will ack it again.
                 self._refused(exc)
                 return 0
+
+    # -- personal data after the ack ------------------------------------------------------------
+
+    def _scrubbed(self, body: str) -> str:
+        """The stored event without its subject, plus the keyed hash of its id (SQL `scrub_subject`)."""
+        try:
+            data = json.loads(body)
+            subject = data.get("subject")
+            if not subject:
+                return body
+            data["subject"] = None
+            id_number = subject.get("id_number") if isinstance(subject, dict) else None
+            if self._subject_key is not None and isinstance(id_number, str) and id_number.isascii():
+                data["subject_id_hash"] = id_hash_hex(self._subject_key, id_number)
+            return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+        except (ValueError, AttributeError) as exc:  # never fail an ack over it: our own bodies are JSON
+            log.error("cannot scrub a stored passage: %s", exc)
+            return body
+
+    def _scrub_delivered(self) -> None:
+        """Rows acked by an older version kept their subject: scrub them, once per database file."""
+        with self._lock:
+            done = self.db.execute("SELECT 1 FROM meta WHERE key = 'scrubbed_on_ack'").fetchone()
+            if done is not None:
+                return
+            try:
+                with self._transaction():
+                    scrubbed = self.db.execute(
+                        "UPDATE passages SET body = scrub_subject(body) "
+                        "WHERE delivered_at IS NOT NULL AND json_extract(body, '$.subject') IS NOT NULL"
+                    ).rowcount
+                    self.db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('scrubbed_on_ack', '1')")
+            except sqlite3.OperationalError as exc:
+                self._refused(exc)
+                return
+            if scrubbed:
+                self._wal_scrub_due = True
+                self._scrub_wal(force=True)
+
+    def _scrub_wal(self, force: bool = False) -> None:
+        """Checkpoint and truncate the WAL (which still holds the pages as they were before the ack)
+        once `scrub_interval_s` has passed since the last time; the caller holds the lock."""
+        if not self._wal_scrub_due:
+            return
+        now = time.monotonic()
+        if not force and now - self._last_wal_scrub < self._scrub_interval:
+            return
+        try:
+            busy = self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc):  # another process holding the file is no disk alarm: try later
+                self._refused(exc)
+            return
+        self._last_wal_scrub = now
+        self._wal_scrub_due = bool(busy)  # a reader in another process held it: try again later
 
     def passages(self) -> list[PassageEvent]:
         """Every stored passage in seq order (tests, export)."""

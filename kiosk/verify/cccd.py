@@ -10,12 +10,19 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from kiosk.verify.identity import MAX_IDENTITY_BYTES, IdentityParseError, ddmmyyyy, decode_text
+from kiosk.verify.identity import (
+    MAX_IDENTITY_BYTES,
+    IdentityParseError,
+    ddmmyyyy,
+    decode_text,
+    refuse_unsafe_characters,
+)
+from wire.identity import CMND_ID, PERSON_ID
 
 MIN_FIELDS = 7
 MAX_FIELDS = 11  # mid-2024 cards add 4 trailing (usually empty) positions
-_ID = re.compile(r"[0-9]{12}")
-_OLD_ID = re.compile(r"([0-9]{9}|[0-9]{12})?")
+_ID = PERSON_ID
+_OLD_ID = re.compile(rf"(?:{CMND_ID.pattern}|{PERSON_ID.pattern})?", re.ASCII)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +43,11 @@ def looks_like_cccd(text: str) -> bool:
 
 
 def parse_cccd(raw: bytes) -> Cccd:
-    """Parse and validate; raises IdentityParseError('malformed_cccd', detail)."""
+    """Parse and validate; raises IdentityParseError('malformed_cccd', detail).
+
+    A field with a control or text-direction character is refused as `control_characters`: the name
+    is recorded and shown to operators (`hub trace contacts`), where an escape sequence would erase rows.
+    """
     if len(raw) > MAX_IDENTITY_BYTES:
         raise IdentityParseError("payload_too_large")
     text = decode_text(raw)
@@ -45,6 +56,7 @@ def parse_cccd(raw: bytes) -> Cccd:
     fields = [f.strip() for f in text.strip().split("|")]
     if not MIN_FIELDS <= len(fields) <= MAX_FIELDS:
         raise IdentityParseError("malformed_cccd", f"{len(fields)} fields")
+    refuse_unsafe_characters(fields)
     id_number, old_id, name, dob_raw, sex, address, issued_raw = fields[:7]
     if not _ID.fullmatch(id_number):
         raise IdentityParseError("malformed_cccd", "id is not 12 digits")

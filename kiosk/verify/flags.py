@@ -42,6 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
+from wire.identity import is_person_id
 from wire.idhash import id_hash
 
 DEFAULT_KEY = b"qr-checkpoint-dev-flag-key-CHANGE-ME"
@@ -81,7 +82,7 @@ def revocation_hash(data: bytes) -> bytes:
 
 
 class FlagStore:
-    """Versioned person flags and revocations. Queries take `now` (no clock reads inside)."""
+    """Versioned person flags and revocations. Queries take the time from the caller (no clock reads)."""
 
     def __init__(self, key: bytes = DEFAULT_KEY, version: int = 0) -> None:
         self.key = key
@@ -176,17 +177,23 @@ class FlagStore:
         self.version = to_version
 
     # -- queries -------------------------------------------------------------------------
-    def person(self, id_number: str, now: dt.datetime) -> FlagHit | None:
-        """The flag active at `now` for this 12-digit id, if any."""
-        return self.person_by_hash(self.hash_id(id_number), int(now.timestamp()))
+    def person(self, id_number: str, ended_by: dt.datetime | None) -> FlagHit | None:
+        """The flag held for this 12-digit id, unless its end is at or before `ended_by`.
 
-    def person_by_hash(self, h: int, now_s: int) -> FlagHit | None:
+        A flag applies from the moment the kiosk holds it, whatever its start time says: a clock
+        set back must never put a flagged person before their flag. Its end lifts it only by a time
+        the caller has proven (`TimeContext.flag_end_cutoff`); None honours no end at all.
+        """
+        cutoff = None if ended_by is None else int(ended_by.timestamp())
+        return self.person_by_hash(self.hash_id(id_number), cutoff)
+
+    def person_by_hash(self, h: int, ended_by_s: int | None) -> FlagHit | None:
         hashes = self._hashes
         i = int(hashes.searchsorted(np.uint64(h)))  # the method skips np.searchsorted's dispatch
         if i >= hashes.size or hashes[i] != h:
             return None
         start, end = int(self._start[i]), int(self._end[i])
-        if not start <= now_s < end:
+        if ended_by_s is not None and end <= ended_by_s:
             return None
         return FlagHit(FlagStatus(int(self._status[i])), start, None if end == NO_END else end)
 
@@ -281,7 +288,7 @@ def load_flag_file(path: Path) -> FlagStore:
         where = f"persons[{n}]"
         if not isinstance(p, dict):
             raise FlagFileError(f"{where}: expected an object")
-        if isinstance(p.get("id"), str) and len(p["id"]) == 12 and p["id"].isdigit():
+        if is_person_id(p.get("id")):
             hashes.append(store.hash_id(p["id"]))
         elif isinstance(p.get("id_hash"), str) and len(p["id_hash"]) == 16:
             try:

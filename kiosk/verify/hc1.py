@@ -3,24 +3,21 @@
 Decoding steps (each fails on its own, with its step name): prefix, Base45, zlib (bounded: a
 decompression bomb is a DENY, not an out-of-memory), CBOR / COSE_Sign1 / CWT structure. The
 signature, key usage and validity steps are in signed.py and verifier.py (shared with passes);
-the schema step is here because only HC1 carries a DCC JSON document.
+the schema step is dcc_schema.py (only HC1 carries a DCC JSON document).
 """
 
 from __future__ import annotations
 
-import json
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 
 import base45
-from jsonschema import Draft202012Validator
 
-from kiosk.verify.signed import STEP_BASE45, STEP_CBOR, STEP_DECOMPRESS, STEP_PREFIX, STEP_SCHEMA, StepFailure
+from kiosk.verify.signed import STEP_BASE45, STEP_CBOR, STEP_DECOMPRESS, STEP_PREFIX, StepFailure
 from kiosk.verify.verdict import Subject
-from wire.cose import CWT_EXP, CWT_IAT, CoseFormatError, Sign1, decode_claims, decode_sign1
+from wire.cose import CWT_EXP, CWT_IAT, CWT_ISS, CoseFormatError, Sign1, decode_claims, decode_sign1
 
 PREFIX = b"HC1:"
 MAX_HC1_TEXT = 8 * 1024  # a version-40 QR holds 4296 alphanumeric chars
@@ -36,6 +33,12 @@ class Hc1:
     iat: int
     exp: int
     dcc: Mapping[str, Any]
+    issuer: str = ""  # CWT `iss`: the issuing country (HCERT), used by Invalidation rules
+
+    @property
+    def issuer_country(self) -> str:
+        """The issuing country: CWT `iss`, else the certificate entry's country (`co`)."""
+        return self.issuer if len(self.issuer) == 2 else self.country
 
     @property
     def cert_type(self) -> str | None:
@@ -98,7 +101,7 @@ def decode_hc1(raw: bytes) -> Hc1:
         raise StepFailure(STEP_BASE45, "base45_invalid") from exc
     cose = inflate_bounded(compressed)
     try:
-        sign1 = decode_sign1(cose)
+        sign1 = decode_sign1(cose, require_tag=False)  # HCERT: tag 18 is optional
         claims = decode_claims(sign1.payload)
     except CoseFormatError as exc:
         raise StepFailure(STEP_CBOR, exc.reason) from exc
@@ -106,34 +109,5 @@ def decode_hc1(raw: bytes) -> Hc1:
     dcc = hcert.get(HCERT_DCC) if isinstance(hcert, Mapping) else None
     if not isinstance(dcc, Mapping):
         raise StepFailure(STEP_CBOR, "hcert_missing")
-    return Hc1(sign1, claims[CWT_IAT], claims[CWT_EXP], dcc)
-
-
-def _inline_refs(node: Any, defs: Mapping[str, Any]) -> Any:
-    """Replace local `#/$defs/x` references by their targets (the shipped schema has no cycles).
-
-    jsonschema resolves every `$ref` at validation time, which was two thirds of an HC1
-    verification; inlining once at start makes schema checks ~3x cheaper.
-    """
-    if isinstance(node, dict):
-        ref = node.get("$ref")
-        if isinstance(ref, str) and ref.startswith("#/$defs/") and len(node) == 1:
-            return _inline_refs(defs[ref.removeprefix("#/$defs/")], defs)
-        return {k: _inline_refs(v, defs) for k, v in node.items() if k != "$defs"}
-    if isinstance(node, list):
-        return [_inline_refs(v, defs) for v in node]
-    return node
-
-
-class DccSchema:
-    """The shipped DCC schema subset, compiled once (validator construction is the slow part)."""
-
-    def __init__(self) -> None:
-        text = resources.files("kiosk.verify").joinpath("schemas/dcc.schema.json").read_text("utf-8")
-        schema = json.loads(text)
-        self._validator = Draft202012Validator(_inline_refs(schema, schema.get("$defs", {})))
-
-    def check(self, dcc: Mapping[str, Any]) -> None:
-        """Raise StepFailure('schema', 'schema_invalid') unless the DCC conforms."""
-        if not isinstance(dcc, dict) or not self._validator.is_valid(dcc):
-            raise StepFailure(STEP_SCHEMA, "schema_invalid")
+    iss = claims.get(CWT_ISS)
+    return Hc1(sign1, claims[CWT_IAT], claims[CWT_EXP], dcc, iss if isinstance(iss, str) else "")

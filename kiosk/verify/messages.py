@@ -25,6 +25,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "decode_image_failed": ("Không đọc được mã QR trong ảnh", "No QR code could be read from the image"),
     "malformed_cccd": ("Mã CCCD không hợp lệ", "Malformed citizen ID (CCCD) code"),
     "malformed_pccovid": ("Mã PC-Covid không hợp lệ", "Malformed PC-Covid code"),
+    "control_characters": (
+        "Mã chứa ký tự điều khiển hoặc ký tự đảo chiều văn bản",
+        "The code contains control or text-direction characters",
+    ),
     "prefix_invalid": ("Tiền tố mã không hợp lệ", "Invalid prefix"),
     "base45_invalid": ("Mã hoá Base45 không hợp lệ", "Invalid Base45 encoding"),
     "decompress_failed": ("Giải nén thất bại", "Decompression failed"),
@@ -47,6 +51,15 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "pass_scope_invalid": ("Phạm vi thẻ không hợp lệ", "Invalid pass scope"),
     # signature
     "alg_unsupported": ("Thuật toán chữ ký không được hỗ trợ", "Unsupported signature algorithm"),
+    "alg_unprotected": (
+        "Thuật toán chữ ký nằm ngoài tiêu đề bảo vệ",
+        "Signature algorithm outside a non-empty protected header",
+    ),
+    "alg_conflict": ("Hai thuật toán chữ ký mâu thuẫn nhau", "Conflicting signature algorithms"),
+    "alg_key_mismatch": (
+        "Thuật toán chữ ký không khớp với loại khoá",
+        "Signature algorithm does not fit the signer's key type",
+    ),
     "kid_missing": ("Thiếu mã khoá (kid)", "Key identifier (kid) missing"),
     "kid_length": ("Mã khoá (kid) sai độ dài", "Key identifier (kid) has the wrong length"),
     "kid_unknown": ("Bên phát hành không được tin cậy", "Unknown signer (kid not trusted)"),
@@ -69,6 +82,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     ),
     # schema
     "schema_invalid": ("Nội dung chứng nhận sai định dạng", "Certificate content fails the DCC schema"),
+    # health rules (the failed rule's own description is shown instead when it has one)
+    "rule_failed": ("Không đáp ứng quy định y tế", "Does not meet the health rules"),
     # revocation and flags
     "revoked_uci": ("Chứng nhận đã bị thu hồi", "Certificate revoked (UCI)"),
     "revoked_country_uci": ("Chứng nhận đã bị thu hồi", "Certificate revoked (country + UCI)"),

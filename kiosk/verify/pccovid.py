@@ -9,7 +9,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from kiosk.verify.identity import MAX_IDENTITY_BYTES, IdentityParseError, decode_text, iso_date
+from kiosk.verify.identity import (
+    MAX_IDENTITY_BYTES,
+    IdentityParseError,
+    decode_text,
+    iso_date,
+    refuse_unsafe_characters,
+)
+from wire.identity import is_person_id
 
 FIELDS = 6
 _DOC = re.compile(r"[0-9A-Z*]{6,20}")
@@ -48,6 +55,7 @@ def parse_pccovid(raw: bytes) -> PcCovid:
     parts = text.strip().split("|")
     if len(parts) != FIELDS:
         raise IdentityParseError("malformed_pccovid", f"{len(parts)} fields")
+    refuse_unsafe_characters(parts)
     doc, name, dob_raw, kind, qid, ext = parts
     if not _DOC.fullmatch(doc) or ("*" in doc and doc[6:].count("*")) or doc.strip("*") == "":
         raise IdentityParseError("malformed_pccovid", "document number")
@@ -68,5 +76,5 @@ def parse_pccovid(raw: bytes) -> PcCovid:
     ext_parts = tuple(ext.split("<"))
     if len(ext_parts) > 5 or len(ext) > 200:
         raise IdentityParseError("malformed_pccovid", "EXT")
-    id_number = doc if len(doc) == 12 and doc.isdigit() else None
+    id_number = doc if is_person_id(doc) else None
     return PcCovid(doc, id_number, name.strip(), dob, kind == "1", qid, ext_parts)

@@ -39,6 +39,8 @@ class PolicyConfig(BaseModel):
     zone: str | None = Field(None, description="this checkpoint's zone, matched against scoped passes")
     utc_offset_minutes: int = Field(420, ge=-720, le=840, description="local time for pass time windows")
     hc1_types: frozenset[Literal["v", "t", "r"]] = frozenset({"v", "t", "r"})
+    # The country whose Acceptance health rules this checkpoint applies (EU rule format `Country`).
+    country: str = Field("VN", pattern=r"^[A-Z]{2}$", description="checkpoint country for health rules")
 
     @field_validator("zone")
     @classmethod

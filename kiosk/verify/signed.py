@@ -8,7 +8,7 @@ import datetime as dt
 from collections.abc import Collection
 
 from kiosk.verify.trust import TrustedKey, TrustStore
-from wire.cose import HDR_ALG, KID_LENGTH, Sign1, expected_signature_length, verify_signature
+from wire.cose import KID_LENGTH, CoseFormatError, Sign1, expected_signature_length, verify_signature
 
 # Step names as reported in `failed_step` (CLI contract).
 STEP_PREFIX = "prefix"
@@ -31,15 +31,26 @@ class StepFailure(Exception):
         self.reason = reason
 
 
-def check_signature(sign1: Sign1, trust: TrustStore, allowed_algs: Collection[int]) -> TrustedKey:
+def check_signature(
+    sign1: Sign1, trust: TrustStore, allowed_algs: Collection[int], purpose: str
+) -> TrustedKey:
     """Return the trusted key whose signature verifies, or raise StepFailure('signature', ...).
 
-    `alg` must be in the protected header (it is signed; an unprotected alg could be swapped).
+    Only keys trusted for `purpose` are candidates (`dcc` for HC1, `pass` for our passes): a key of
+    the other purpose is `kid_unknown` here, so a DSC cannot sign a pass nor an issuer an HC1.
+
+    `alg` follows the HCERT header rules (`Sign1.resolve_alg`: protected header, or the
+    unprotected one only when the protected header is empty) and must be in `allowed_algs`.
     `kid` comes from the protected header, else the unprotected one, and must be 8 bytes. Every
-    trusted key with that kid is tried (kids may collide). A signature whose length fits no
-    candidate key (e.g. over-long) is reported as `signature_length`.
+    trusted key with that kid is tried (kids may collide), but only keys whose type fits the alg
+    (ES256: EC P-256, PS256: RSA, EdDSA: Ed25519): that binding is what makes an unsigned alg
+    safe. No candidate of the right type: `alg_key_mismatch`; right type but a signature whose
+    length fits none (e.g. over-long): `signature_length`.
     """
-    alg = sign1.protected.get(HDR_ALG)
+    try:
+        alg = sign1.resolve_alg()
+    except CoseFormatError as exc:
+        raise StepFailure(STEP_SIGNATURE, exc.reason) from exc
     if type(alg) is not int or alg not in allowed_algs:
         raise StepFailure(STEP_SIGNATURE, "alg_unsupported")
     kid = sign1.kid
@@ -47,17 +58,21 @@ def check_signature(sign1: Sign1, trust: TrustStore, allowed_algs: Collection[in
         raise StepFailure(STEP_SIGNATURE, "kid_missing")
     if not isinstance(kid, bytes) or len(kid) != KID_LENGTH:
         raise StepFailure(STEP_SIGNATURE, "kid_length")
-    candidates = trust.keys_for(kid)
+    candidates = trust.keys_for(kid, purpose)
     if not candidates:
         raise StepFailure(STEP_SIGNATURE, "kid_unknown")
     tbs = sign1.to_be_signed()
-    length_ok = False
+    type_ok = length_ok = False
     for key in candidates:
-        if expected_signature_length(alg, key.public_key) != len(sign1.signature):
+        expected = expected_signature_length(alg, key.public_key)
+        type_ok = type_ok or expected is not None
+        if expected != len(sign1.signature):
             continue
         length_ok = True
         if verify_signature(key.public_key, alg, tbs, sign1.signature):
             return key
+    if not type_ok:
+        raise StepFailure(STEP_SIGNATURE, "alg_key_mismatch")
     raise StepFailure(STEP_SIGNATURE, "signature_invalid" if length_ok else "signature_length")
 
 

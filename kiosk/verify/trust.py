@@ -1,47 +1,54 @@
-"""Trust store: the issuer keys and DCC signer certificates a kiosk accepts, indexed by kid.
+"""Trust store: the keys a kiosk accepts, each bound to a purpose, indexed by (purpose, kid).
 
-Keys are parsed once at load (parsing X.509 costs far more than verifying), and lookups are a
-dict access. Several keys may share a kid (HCERT allows collisions): callers try each one.
+Purpose: `dcc` keys (EU DSCs, with their validity and HCERT EKU type limits) verify `HC1:` certificates
+only; `pass` keys (this deployment's issuers) verify `VNP1:` checkpoint passes only. So a foreign or
+leaked DSC cannot mint checkpoint passes, and a pass issuer cannot sign a health certificate.
 
-Sources: PEM files (any mix of certificates and public keys), DER certificates, directories of
-those, and `add_entries` for the hub's signed trust list (the link work feeds it parsed data).
+Keys are parsed once (parsing X.509 costs far more than verifying; a national list holds ~1000), and
+lookups are a dict access. Several keys may share a kid (HCERT allows collisions): callers try each.
+Sources (kiosk/verify/trustfiles.py): PEM/DER files, directories, JSON DSC lists; and the hub's signed
+trust list (`load_entries`). An unusable entry is skipped and kept in `skipped`, never fatal.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
 import hashlib
+import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
+from kiosk.verify.certread import (
+    EKU_TYPES,
+    UnusableCertificate,
+    info_from_certificate,
+    read_certificate,
+    supported_key,
+)
+from kiosk.verify.trustfiles import MAX_TRUST_FILE, TrustLoadError, read_source
 from wire.cose import PublicKey, kid_for_der
+from wire.trustlist import PURPOSE_DCC, PURPOSE_PASS, PURPOSES, Skipped, TrustEntry, default_purpose
 
-# HCERT §5.1.1: EKU OIDs restricting which certificate types a DSC may sign. Both arcs occur.
-EKU_TYPES: dict[str, str] = {
-    "1.3.6.1.4.1.1847.2021.1.1": "t",
-    "1.3.6.1.4.1.1847.2021.1.2": "v",
-    "1.3.6.1.4.1.1847.2021.1.3": "r",
-    "1.3.6.1.4.1.0.1847.2021.1.1": "t",
-    "1.3.6.1.4.1.0.1847.2021.1.2": "v",
-    "1.3.6.1.4.1.0.1847.2021.1.3": "r",
-}
-MAX_TRUST_FILE = 1024 * 1024
+__all__ = [
+    "EKU_TYPES",
+    "MAX_TRUST_FILE",
+    "PURPOSE_DCC",
+    "PURPOSE_PASS",
+    "TrustLoadError",
+    "TrustStore",
+    "TrustedKey",
+]
 
-
-class TrustLoadError(ValueError):
-    """A trust file that cannot be used (names the file)."""
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
 class TrustedKey:
-    """One key the kiosk trusts. `allowed_types` None means the key may sign any DCC type."""
+    """One key the kiosk trusts, for one purpose. `allowed_types` None: may sign any DCC type."""
 
     kid: bytes
     public_key: PublicKey
@@ -49,6 +56,10 @@ class TrustedKey:
     not_after: dt.datetime | None = None
     allowed_types: frozenset[str] | None = None
     source: str = ""
+    purpose: str = PURPOSE_DCC
+    country: str = ""
+    subject: str = ""
+    tolerant: bool = False  # read by the tolerant certificate reader (kiosk/verify/certread.py)
 
     def valid_at(self, when: dt.datetime) -> bool:
         if self.not_before is not None and when < self.not_before:
@@ -63,64 +74,125 @@ def spki_kid(public_key: PublicKey) -> bytes:
     return kid_for_der(spki)
 
 
-def key_from_certificate(cert: x509.Certificate, source: str = "") -> TrustedKey:
+def key_from_certificate(cert: x509.Certificate, source: str = "", purpose: str = PURPOSE_DCC) -> TrustedKey:
     """A DSC: kid from the certificate DER, validity window, and HCERT EKU type restrictions."""
-    public_key = cert.public_key()
-    if not isinstance(public_key, ec.EllipticCurvePublicKey | rsa.RSAPublicKey | ed25519.Ed25519PublicKey):
-        raise TrustLoadError(f"{source}: unsupported key type {type(public_key).__name__}")
-    allowed: frozenset[str] | None = None
     try:
-        eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
-    except x509.ExtensionNotFound:
-        eku = None
-    if eku is not None:
-        types = {EKU_TYPES[oid.dotted_string] for oid in eku if oid.dotted_string in EKU_TYPES}
-        # No DCC OID at all (e.g. only clientAuth) means "no restriction", as the spec says.
-        allowed = frozenset(types) if types else None
+        info = info_from_certificate(cert)
+    except (ValueError, TypeError) as exc:
+        raise TrustLoadError(f"{source}: {exc}") from None
     return TrustedKey(
         kid=kid_for_der(cert.public_bytes(serialization.Encoding.DER)),
-        public_key=public_key,
-        not_before=cert.not_valid_before_utc,
-        not_after=cert.not_valid_after_utc,
-        allowed_types=allowed,
+        public_key=info.public_key,
+        not_before=info.not_before,
+        not_after=info.not_after,
+        allowed_types=info.allowed_types,
         source=source,
+        purpose=purpose,
+        country=info.country,
+        subject=info.subject,
     )
 
 
-def key_from_public_key(public_key: object, source: str = "") -> TrustedKey:
-    """A bare issuer key (our passes): kid from its SPKI, no validity window, no type limits."""
-    if not isinstance(public_key, ec.EllipticCurvePublicKey | rsa.RSAPublicKey | ed25519.Ed25519PublicKey):
-        raise TrustLoadError(f"{source}: unsupported key type {type(public_key).__name__}")
-    return TrustedKey(kid=spki_kid(public_key), public_key=public_key, source=source)
+def key_from_public_key(public_key: object, source: str = "", purpose: str = PURPOSE_PASS) -> TrustedKey:
+    """A bare key (our pass issuers): kid from its SPKI, no validity window, no type limits."""
+    try:
+        key = supported_key(public_key)
+    except UnusableCertificate as exc:
+        raise TrustLoadError(f"{source}: {exc}") from None
+    return TrustedKey(kid=spki_kid(key), public_key=key, source=source, purpose=purpose)
+
+
+def key_from_der(der: bytes, kind: str, source: str = "", purpose: str | None = None) -> TrustedKey:
+    """A DER certificate (`kind` "certificate", read tolerantly) or SubjectPublicKeyInfo ("public_key")."""
+    purpose = purpose or default_purpose(kind)
+    if kind == "certificate":
+        try:
+            info = read_certificate(der)
+        except UnusableCertificate as exc:
+            raise TrustLoadError(f"{source}: {exc}") from None
+        return TrustedKey(
+            kid=kid_for_der(der),
+            public_key=info.public_key,
+            not_before=info.not_before,
+            not_after=info.not_after,
+            allowed_types=info.allowed_types,
+            source=source,
+            purpose=purpose,
+            country=info.country,
+            subject=info.subject,
+            tolerant=info.tolerant,
+        )
+    try:
+        public_key = serialization.load_der_public_key(der)
+    except (ValueError, TypeError, NotImplementedError):
+        raise TrustLoadError(f"{source}: unparseable public key") from None
+    return key_from_public_key(public_key, source, purpose)
 
 
 class TrustStore:
-    """kid -> trusted keys. Build it once at start; `keys_for` is the hot path."""
+    """(purpose, kid) -> trusted keys. Build it once at start; `keys_for` is the hot path."""
 
     def __init__(self, keys: Iterable[TrustedKey] = ()) -> None:
-        self._by_kid: dict[bytes, list[TrustedKey]] = {}
-        self._parsed: dict[bytes, TrustedKey] = {}  # sha256(DER) -> parsed key
+        self._by_kid: dict[tuple[str, bytes], list[TrustedKey]] = {}
+        # sha256(kind, DER) -> parsed key or the reason it is unusable; pruned by `replace_all` to what
+        # the last list used, so a new version re-parses only the certificates it adds.
+        self._parsed: dict[bytes, TrustedKey | str] = {}
+        self._used: set[bytes] = set()
+        self.skipped: list[Skipped] = []  # what the loaded sources held that cannot be used
         self.version = 0
         for key in keys:
             self.add(key)
 
     def add(self, key: TrustedKey) -> None:
-        bucket = self._by_kid.setdefault(key.kid, [])
+        if key.purpose not in PURPOSES:
+            raise ValueError(f"unknown key purpose {key.purpose!r}")
+        bucket = self._by_kid.setdefault((key.purpose, key.kid), [])
         if all(k.public_key != key.public_key for k in bucket):
             bucket.append(key)
 
-    def add_der(self, der: bytes, kind: str = "certificate", source: str = "trust-list") -> TrustedKey:
-        """Add a DER certificate or SubjectPublicKeyInfo (the hub's trust list carries DER).
+    def parse_entry(self, entry: TrustEntry) -> TrustedKey:
+        """The key of one entry (DER parsed once per distinct DER; the retained trust list is re-sent
+        on every reconnect, and re-parsing a thousand X.509 certificates each time would be waste).
+        Raises TrustLoadError naming the entry if it cannot be used."""
+        digest = hashlib.sha256(entry.kind.encode() + b"\0" + entry.der).digest()
+        self._used.add(digest)
+        parsed = self._parsed.get(digest)
+        if parsed is None:
+            try:
+                parsed = key_from_der(entry.der, entry.kind, entry.source, entry.purpose)
+            except TrustLoadError as exc:
+                parsed = str(exc).removeprefix(f"{entry.source}: ")
+            self._parsed[digest] = parsed
+        if isinstance(parsed, str):
+            raise TrustLoadError(f"{entry.source}: {parsed}")
+        if (parsed.purpose, parsed.source) != (entry.purpose, entry.source) or (
+            entry.country and entry.country != parsed.country
+        ):
+            parsed = replace(
+                parsed, purpose=entry.purpose, source=entry.source, country=entry.country or parsed.country
+            )
+        return parsed
 
-        Parsed keys are cached by the DER's SHA-256: the retained trust list is re-sent on every
-        reconnect, and re-parsing hundreds of X.509 certificates each time would be wasted work.
-        """
-        digest = hashlib.sha256(der).digest()
-        key = self._parsed.get(digest)
-        if key is None:
-            key = self._parsed[digest] = key_from_der(der, kind, source)
+    def add_der(
+        self, der: bytes, kind: str = "certificate", source: str = "trust-list", purpose: str | None = None
+    ) -> TrustedKey:
+        """Add one DER certificate or SubjectPublicKeyInfo (raises TrustLoadError if unusable)."""
+        key = self.parse_entry(TrustEntry(kind, der, purpose or default_purpose(kind), "", source))
         self.add(key)
         return key
+
+    def load_entries(self, entries: Iterable[TrustEntry]) -> tuple[list[TrustedKey], list[Skipped]]:
+        """Parse entries: the usable keys, and the skipped ones (each named in a warning)."""
+        keys: list[TrustedKey] = []
+        skipped: list[Skipped] = []
+        for entry in entries:
+            try:
+                keys.append(self.parse_entry(entry))
+            except TrustLoadError as exc:
+                skipped.append(Skipped(entry.source, str(exc).removeprefix(f"{entry.source}: ")))
+        for item in skipped:
+            log.warning("trust entry skipped: %s", item)
+        return keys, skipped
 
     def replace_all(self, keys: Iterable[TrustedKey], version: int) -> None:
         """Swap in a complete, verified trust list (keys absent from it are no longer trusted)."""
@@ -130,104 +202,53 @@ class TrustStore:
         for key in keys:
             self.add(key)
         self.version = version
-
-    def add_entries(self, keys: Iterable[TrustedKey], version: int) -> None:
-        """Merge a verified trust list from the hub (the link work checks its signature first)."""
-        for key in keys:
-            self.add(key)
-        self.version = max(self.version, version)
+        self._parsed = {d: k for d, k in self._parsed.items() if d in self._used}
+        self._used = set()
 
     def all_keys(self) -> list[TrustedKey]:
         return [key for bucket in self._by_kid.values() for key in bucket]
 
-    def keys_for(self, kid: bytes) -> tuple[TrustedKey, ...]:
-        return tuple(self._by_kid.get(kid, ()))
+    def keys_for(self, kid: bytes, purpose: str) -> tuple[TrustedKey, ...]:
+        """The keys with this kid that may sign `purpose` (`dcc` for HC1, `pass` for our passes)."""
+        return tuple(self._by_kid.get((purpose, kid), ()))
+
+    def counts(self) -> dict[str, int]:
+        """Keys per purpose and skipped entries: the kiosk's status reports these."""
+        out = dict.fromkeys(sorted(PURPOSES), 0)
+        for (purpose, _), bucket in self._by_kid.items():
+            out[purpose] += len(bucket)
+        out["skipped"] = len(self.skipped)
+        return out
 
     def __len__(self) -> int:
         return sum(len(v) for v in self._by_kid.values())
 
-    def load_path(self, path: Path) -> int:
-        """Load a file or every regular file of a directory (not recursive). Returns keys added."""
+    def load_path(self, spec: str | Path, purpose: str | None = None) -> int:
+        """Load a source (`[dcc:|pass:]PATH`, a file or a directory; see trustfiles). Returns keys added.
+        Unusable entries are skipped (named in a warning, kept in `skipped`); a source with no usable
+        key at all raises TrustLoadError."""
         before = len(self)
-        files = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
-        found = 0
-        for file in files:
-            for key in load_file(file):
-                found += 1
-                self.add(key)
-        if not found:
-            raise TrustLoadError(f"{path}: no certificate or public key found")
+        read = read_source(spec, purpose)
+        keys, skipped = self.load_entries(read.entries)
+        for item in read.skipped:
+            log.warning("trust entry skipped: %s", item)
+        self.skipped += [*read.skipped, *skipped]
+        if not keys:  # a wrong path, or only a private key: a kiosk must not start trusting nothing
+            raise TrustLoadError(f"{spec}: no usable certificate or public key ({len(skipped)} skipped)")
+        for key in keys:
+            self.add(key)
         return len(self) - before
 
     @classmethod
-    def from_paths(cls, paths: Iterable[Path]) -> TrustStore:
+    def from_paths(cls, paths: Iterable[str | Path]) -> TrustStore:
         store = cls()
         for path in paths:
             store.load_path(path)
         return store
 
 
-def key_from_der(der: bytes, kind: str, source: str = "") -> TrustedKey:
-    """A DER certificate (`kind` "certificate") or SubjectPublicKeyInfo ("public_key") as a trusted key."""
-    try:
-        if kind == "certificate":
-            return key_from_certificate(x509.load_der_x509_certificate(der), source)
-        return key_from_public_key(serialization.load_der_public_key(der), source)
-    except (ValueError, TypeError) as exc:
-        raise TrustLoadError(f"{source}: unparseable {kind}") from exc
-
-
-def read_entries(path: Path) -> list[tuple[str, bytes]]:
-    """(kind, DER) of each certificate and public key in a PEM file (several blocks) or a DER file.
-
-    The one reader of trust files: the kiosk turns the entries into keys (`load_file`), the hub sends
-    them in its trust list. Private-key blocks are skipped: a kiosk needs none (the hub refuses them).
-    """
-    data = path.read_bytes()[: MAX_TRUST_FILE + 1]
-    if len(data) > MAX_TRUST_FILE:
-        raise TrustLoadError(f"{path}: larger than {MAX_TRUST_FILE} bytes")
-    if b"-----BEGIN" not in data:
-        for kind, parse in (
-            ("certificate", x509.load_der_x509_certificate),
-            ("public_key", serialization.load_der_public_key),
-        ):
-            try:
-                parse(data)
-                return [(kind, data)]
-            except (ValueError, TypeError):
-                continue
-        raise TrustLoadError(f"{path}: neither PEM nor a DER certificate or public key")
-    entries: list[tuple[str, bytes]] = []
-    for block in _pem_blocks(data):
-        lines = block.splitlines()
-        label = lines[0]
-        kind = "certificate" if b"CERTIFICATE" in label else "public_key" if b"PUBLIC KEY" in label else None
-        if kind is None:
-            continue  # private keys and other blocks are ignored on purpose
-        try:
-            entries.append((kind, base64.b64decode(b"".join(lines[1:-1]), validate=True)))
-        except binascii.Error:
-            raise TrustLoadError(f"{path}: bad PEM block {label.decode(errors='replace')}") from None
-    if not entries and b"PRIVATE KEY" not in data:  # a private key next to its public one: skip it
-        raise TrustLoadError(f"{path}: no certificate or public key found")
-    return entries
-
-
-def load_file(path: Path) -> list[TrustedKey]:
-    """The keys of a trust file (see `read_entries`)."""
-    return [key_from_der(der, kind, str(path)) for kind, der in read_entries(path)]
-
-
-def _pem_blocks(data: bytes) -> list[bytes]:
-    blocks = []
-    rest = data
-    while (start := rest.find(b"-----BEGIN")) != -1:
-        end_marker = rest.find(b"-----END", start)
-        if end_marker == -1:
-            break
-        end = rest.find(b"-----", end_marker + 8)
-        if end == -1:
-            break
-        blocks.append(rest[start : end + 5])
-        rest = rest[end + 5 :]
-    return blocks
+def load_file(path: Path, purpose: str | None = None) -> list[TrustedKey]:
+    """The usable keys of one trust source; TrustLoadError if it holds none."""
+    store = TrustStore()
+    store.load_path(path, purpose)
+    return store.all_keys()

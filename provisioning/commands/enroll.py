@@ -30,7 +30,7 @@ def parse_broker(value: str) -> tuple[str, int]:
     if not m:
         fail(f"--broker {value!r}: expected HOST:PORT, e.g. hub.example.vn:8883")
     host, port = m.group(1), int(m.group(2))
-    if ":" not in host and not _HOST.match(host):
+    if ":" not in host and not _HOST.fullmatch(host):
         fail(f"--broker {value!r}: {host!r} is not a host name or address")
     if not 1 <= port <= 65535:
         fail(f"--broker {value!r}: port must be 1..65535")
@@ -74,7 +74,7 @@ def command(
         fail(reason)
     if ttl > MAX_TTL:
         fail("--ttl is longer than 30d: a token is meant to be used at installation")
-    if not topics.KIOSK_ID.match(checkpoint_id):
+    if not topics.KIOSK_ID.fullmatch(checkpoint_id):
         fail(f"invalid checkpoint id {checkpoint_id!r}: lower-case letters, digits and '-' only")
     name = _text("--name", name, required=True)
     location = _text("--location", location, required=False)

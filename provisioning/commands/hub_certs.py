@@ -35,7 +35,7 @@ def command(directory: Path, workers: int, prefix: str, out: Path, days: int) ->
     try:
         names = topics.hub_client_ids(workers, prefix)
         for name in names:
-            if not topics.KIOSK_ID.match(name):
+            if not topics.KIOSK_ID.fullmatch(name):
                 fail(f"--prefix {prefix!r}: {name!r} is not a valid MQTT identity (lower-case, digits, '-')")
             key = ec.generate_private_key(ec.SECP256R1())
             csr = (

@@ -60,8 +60,9 @@ from provisioning.registry import ACTIVE, DECOMMISSIONED
     "--trust",
     "trust_paths",
     multiple=True,
-    type=click.Path(path_type=Path),
-    help=f"issuer public key / certificate, or a directory of them (repeatable)  [default: DIR/{TRUST_DIR}/]",
+    metavar="[dcc:|pass:]PATH",
+    help="issuer public keys, EU signer certificates, DSC lists, or a directory of them; a dcc:/pass: prefix"
+    f" sets their purpose (repeatable)  [default: DIR/{TRUST_DIR}/]",
 )
 @click.option(
     "--flag-key",
@@ -85,7 +86,7 @@ def command(
     token: str,
     out: Path | None,
     hub_key_path: Path | None,
-    trust_paths: tuple[Path, ...],
+    trust_paths: tuple[str, ...],
     flag_key_path: Path | None,
     install_dir: str,
     days: int,

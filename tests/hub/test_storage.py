@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 
+import pytest
 import sqlalchemy as sa
 
+from hub.assignments import assign
 from hub.db import Database, open_database
-from hub.ingest import store_events, store_events_detailed
+from hub.fleet import fleet_view, record_status
+from hub.ingest import store_events, store_events_detailed, store_many
+from hub.queries import trace_contacts
 from hub.schema import MIGRATIONS, current_version, event_rejects, events, kiosks, migrate, registry_outbox
 from tests.hub.factory import T0, make_event
 
@@ -136,3 +141,75 @@ def test_reused_event_id_with_other_content_keeps_first_and_is_reported(db: Data
     assert "different content" in reason
     store_events(db, [ev], now=T0)  # an identical re-send is not reported
     assert count(db, event_rejects) == 1
+
+
+def test_an_assigned_kiosk_speaks_only_for_its_own_checkpoint(db: Database) -> None:
+    """Issue 12 item 5: a kiosk forged passages "at" another checkpoint; they showed up in contact traces."""
+    assign(db, "kiosk-1", "cp-1", zone="HN-01", actor="cli:test", now=T0)
+    victim = "079090000009"
+    honest = make_event(1, kiosk="kiosk-2", checkpoint="cp-2", id_number=victim)
+    forged = [make_event(s, kiosk="kiosk-1", checkpoint="cp-2", id_number=f"00109900000{s}") for s in (1, 2)]
+    own = make_event(3, kiosk="kiosk-1", checkpoint="cp-1", id_number="001099000003")
+    store_events(db, [honest], now=T0, from_kiosk="kiosk-2", in_order=True)
+    acked = store_events(db, [*forged, own], now=T0, from_kiosk="kiosk-1", in_order=True)
+    assert len(acked) == 3  # stored (at cp-1), acked, the kiosk's log stays gap-free
+    assert store_events(db, forged, now=T0, from_kiosk="kiosk-1", in_order=True)  # re-sent: counted once
+
+    window = (T0 - dt.timedelta(hours=1), T0 + dt.timedelta(hours=1))
+    assert trace_contacts(db, victim, *window, dt.timedelta(minutes=30)) == []
+    with db.begin() as conn:
+        stored = {r.event_id: r for r in conn.execute(sa.select(events))}
+        rejects = conn.execute(sa.select(sa.func.count()).select_from(event_rejects)).scalar()
+    for ev in forged:
+        row = stored[ev["event_id"]]
+        assert row.checkpoint_id == "cp-1" and row.body["checkpoint_id"] == "cp-1"  # the registry's copy too
+        assert row.body["claimed_checkpoint_id"] == "cp-2"
+    assert stored[own["event_id"]].body == own and stored[honest["event_id"]].checkpoint_id == "cp-2"
+    assert rejects == 0  # a re-sent rewritten event matches its stored copy
+
+    record_status(db, "kiosk-1", {"state": "online", "checkpoint_id": "cp-9"}, now=T0)
+    view = {k["kiosk_id"]: k for k in fleet_view(db, now=T0, stale_after_s=60)}
+    assert (view["kiosk-1"]["checkpoint_id"], view["kiosk-1"]["zone"]) == ("cp-1", "HN-01")
+    assert view["kiosk-1"]["assigned"] is True and view["kiosk-1"]["wrong_claims"] == 2
+    assert view["kiosk-1"]["claimed_checkpoint_id"] == "cp-9"
+    assert view["kiosk-2"]["assigned"] is False and view["kiosk-2"]["checkpoint_id"] == "cp-2"
+    assign(db, "kiosk-3", "cp-3", actor="cli:test", now=T0)  # assigned, never heard from: listed
+    assert fleet_view(db, now=T0, stale_after_s=60)[-1]["kiosk_id"] == "kiosk-3"
+
+
+@pytest.mark.parametrize("bad", ["CP 1", "cp-1\n", "=HYPERLINK(1)", "cp-\uff11"])
+def test_assignments_follow_the_id_rules(db: Database, bad: str) -> None:
+    with pytest.raises(ValueError, match="checkpoint id"):
+        assign(db, "kiosk-1", bad, actor="cli:test", now=T0)
+    with pytest.raises(ValueError, match="kiosk id"):
+        assign(db, bad, "cp-1", actor="cli:test", now=T0)
+
+
+def test_huge_integers_from_a_kiosk_do_not_fail_a_commit_group(db: Database) -> None:
+    """`flags_version=2**63` failed the whole commit group on PostgreSQL (BIGINT), the neighbours' too."""
+    huge = make_event(1, kiosk="kiosk-1")
+    huge["flags_version"] = 2**63
+    neighbour = make_event(1, kiosk="kiosk-2")
+    beyond = make_event(2, kiosk="kiosk-1")
+    beyond["seq"] = 2**63
+    results = store_many(db, [("kiosk-1", [huge, beyond]), ("kiosk-2", [neighbour])], now=T0, in_order=True)
+    assert results[0].stored == [huge["event_id"]] and results[1].stored == [neighbour["event_id"]]
+    assert [i for i, _ in results[0].rejected] == [beyond["event_id"]]  # rejected, recorded, acked
+    with db.begin() as conn:
+        row = conn.execute(sa.select(events).where(events.c.event_id == huge["event_id"])).one()
+    assert row.flags_version is None and row.body["flags_version"] == 2**63  # the claim kept, not a column
+
+
+def test_a_kiosk_status_is_bounded_before_it_is_stored(db: Database) -> None:
+    status = {
+        "state": "online",
+        "flags_version": 2**63,
+        "backlog": float("nan"),  # not JSON: PostgreSQL refused the row, on every retained re-delivery
+        "clock": "not an object",
+        "version": "x" * 10_000,
+        "nested": [[[[["deep"]]]]],
+    }
+    record_status(db, "kiosk-1", status, now=T0)
+    view = fleet_view(db, now=T0, stale_after_s=60)[0]
+    assert view["flags_version"] is None and view["backlog"] is None and view["clock_trusted"] is None
+    assert len(view["software"]) == 256

@@ -24,7 +24,7 @@ from tests.support.services import MosquittoBroker
 from wire import flagsync, topics
 from wire.envelope import seal
 from wire.idhash import id_hash
-from wire.trustlist import trust_payload
+from wire.trustlist import Skipped, TrustEntry, trust_payload
 
 PERSON = "001099012345"
 CCCD = f"{PERSON}|123456789|Nguyễn Văn An|01011999|Nam|Thôn 1, Xã A, Huyện B, Tỉnh C|15082021"
@@ -132,9 +132,12 @@ def test_a_trust_list_from_the_hub_admits_a_new_issuer(broker: MosquittoBroker, 
         spki = issuer.public_key.public_bytes(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
         )
-        trust = seal(HUB, "trust", 1, trust_payload([("public_key", spki)]), now)
-        publish_as_hub(broker, topics.TRUST, trust)
+        # One entry no kiosk can use (and one the hub skipped) never refuse the rest of the list.
+        entries = [TrustEntry("public_key", spki, "pass"), TrustEntry("certificate", b"\x30\x00", "dcc")]
+        payload = trust_payload(entries, [Skipped("DSC.json #7 FI", "rawData is not base64")])
+        publish_as_hub(broker, topics.TRUST, seal(HUB, "trust", 1, payload, now))
         wait_for(lambda: service.verifier.verifier.trust.version == 1, 10, "the trust list to be applied")
+        assert service.status_fields()["trust"] == {"version": 1, "dcc": 0, "pass": 1, "skipped": 2}
         applied_at = len(decisions)
         wait_for(lambda: len(decisions) >= applied_at + 3, 30, "more scans")
         assert all(d.verdict.outcome.value == "PASS" for d in decisions[applied_at + 1 :])
@@ -143,4 +146,5 @@ def test_a_trust_list_from_the_hub_admits_a_new_issuer(broker: MosquittoBroker, 
         thread.join(30)
     again = make_service(tmp_path, broker.port, [], payload=a_pass)
     assert again.verifier.verifier.trust.version == 1  # the saved list is back before the first scan
+    assert again.status_fields()["trust"]["skipped"] == 2
     again.shutdown()

@@ -33,7 +33,15 @@ class PixelScanner:
 
 
 class ParityDecider:
-    def verify(self, raw: bytes, now: datetime, clock_trusted: bool = True) -> Verdict:
+    def verify(
+        self,
+        raw: bytes,
+        now: datetime,
+        clock_trusted: bool = True,
+        *,
+        floor: datetime | None = None,
+        hub_now: datetime | None = None,
+    ) -> Verdict:
         if raw == b"\x07":
             raise ZeroDivisionError("bug in a parser")
         outcome = Outcome.PASS if raw[0] % 2 == 0 else Outcome.DENY

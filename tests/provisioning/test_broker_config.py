@@ -41,6 +41,7 @@ def test_acl_pins_kiosks_to_their_own_topics_with_patterns_from_wire_topics() ->
         f"pattern read {topics.username_pattern('commands')}",
         f"pattern read {topics.FLAGS_ALL}",
         f"pattern read {topics.TRUST}",
+        f"pattern read {topics.RULES}",
     ]
     hub = acl[acl.index("user hub") + 1 :]
     assert hub == [
@@ -50,6 +51,7 @@ def test_acl_pins_kiosks_to_their_own_topics_with_patterns_from_wire_topics() ->
         f"topic write {topics.ALL_COMMANDS}",
         f"topic write {topics.FLAGS_ALL}",
         f"topic write {topics.TRUST}",
+        f"topic write {topics.RULES}",
     ]
     # No grant outside the patterns and the hub block (a `topic` line before any `user` would be
     # for anonymous clients).
@@ -95,6 +97,11 @@ def test_conf_has_one_tls_listener_with_client_certificates_and_nothing_anonymou
         "persistence true",
     ):
         assert line in conf
+    # The hub's signed trust list (a national DSC list is ~4 MB) fits any envelope a kiosk accepts.
+    from wire.envelope import MAX_ENVELOPE_BYTES
+
+    (packet,) = [int(line.split()[1]) for line in conf if line.startswith("max_packet_size ")]
+    assert packet >= MAX_ENVELOPE_BYTES + 64 * 1024
     assert not [line for line in conf if "password" in line or "allow_anonymous true" in line]
 
 

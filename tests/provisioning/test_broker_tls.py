@@ -258,20 +258,22 @@ def test_a_kiosk_reads_its_own_acks_and_commands_and_the_fleet_wide_flags_and_tr
     a = fleet.connected("kiosk-a")
     # What kiosk/mqtt/link.py subscribes to.
     a.subscribe(topics.acks("kiosk-a"), topics.commands("kiosk-a"), topics.FLAGS_UPDATES, topics.FLAGS_HEAD)
-    a.subscribe(topics.TRUST)
+    a.subscribe(topics.TRUST, topics.RULES)
     hub = fleet.connected(HUB)
     hub.publish(topics.acks("kiosk-a"), b"ack")
     hub.publish(topics.commands("kiosk-a"), b"command")
     hub.publish(topics.FLAGS_UPDATES, b"delta")
     hub.publish(topics.FLAGS_HEAD, b"head", retain=True)
     hub.publish(topics.TRUST, b"trust", retain=True)
+    hub.publish(topics.RULES, b"rules", retain=True)
 
-    got = a.received_until(topics.TRUST, b"trust")
+    got = a.received_until(topics.RULES, b"rules")
     assert got == [
         (topics.acks("kiosk-a"), b"ack"),
         (topics.commands("kiosk-a"), b"command"),
         (topics.FLAGS_UPDATES, b"delta"),
         (topics.FLAGS_HEAD, b"head"),
+        (topics.TRUST, b"trust"),
     ]
 
 
@@ -294,11 +296,14 @@ def test_a_kiosk_cannot_publish_flags_trust_acks_or_commands(fleet: Fleet) -> No
     a = fleet.connected("kiosk-a")
     a.subscribe(topics.acks("kiosk-a"), topics.commands("kiosk-a"))
     b = fleet.connected("kiosk-b")
-    b.subscribe(topics.FLAGS_ALL, topics.TRUST, topics.acks("kiosk-b"), topics.commands("kiosk-b"))
+    b.subscribe(
+        topics.FLAGS_ALL, topics.TRUST, topics.RULES, topics.acks("kiosk-b"), topics.commands("kiosk-b")
+    )
 
     a.publish(topics.FLAGS_UPDATES, b"forged delta")
     a.publish(topics.FLAGS_HEAD, b"forged head", retain=True)
     a.publish(topics.TRUST, b"forged trust", retain=True)
+    a.publish(topics.RULES, b"forged rules", retain=True)
     for kiosk in ("kiosk-a", "kiosk-b"):  # not even acks for its own events, nor commands to itself
         a.publish(topics.acks(kiosk), b"forged ack")
         a.publish(topics.commands(kiosk), b"forged command")
@@ -311,7 +316,7 @@ def test_a_kiosk_cannot_publish_flags_trust_acks_or_commands(fleet: Fleet) -> No
     # Nothing forged was retained either: a kiosk subscribing now gets only the hub's head.
     hub.publish(topics.FLAGS_HEAD, b"real head", retain=True)
     c = fleet.connected("kiosk-c")
-    c.subscribe(topics.TRUST, topics.FLAGS_HEAD)  # retained messages come in this order
+    c.subscribe(topics.TRUST, topics.RULES, topics.FLAGS_HEAD)  # retained messages come in this order
     assert c.received_until(topics.FLAGS_HEAD, b"real head") == []
 
 

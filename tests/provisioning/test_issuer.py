@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import stat
+from pathlib import Path
 
 import pytest
 
@@ -44,3 +45,27 @@ def test_saving_over_an_older_world_readable_key_leaves_it_0600(tmp_path):
     private, _ = save_issuer_key(key, tmp_path)
     assert private == stale and stat.S_IMODE(private.stat().st_mode) == 0o600
     assert load_issuer_key(private, "VN-HN").kid == key.kid
+
+
+def test_bundle_trust_files_keep_their_purpose(tmp_path: Path) -> None:
+    """A DSC given as a pass issuer (pass/ subdirectory) and an issuer key given as dcc: (prefix) keep that
+    purpose in the bundle's trust directory, as the kiosk then reads it."""
+    from provisioning.bundle import collect_trust
+    from tests.support.dcc import make_signer
+    from wire.cose import ALG_ES256
+
+    source = tmp_path / "trust"
+    (source / "pass").mkdir(parents=True)
+    cert = make_signer(ALG_ES256)
+    (source / "pass" / "issuer-cert.pem").write_bytes(cert.pem())
+    issuer = create_issuer_key("VN-HN", "ES256")
+    _, pub = save_issuer_key(issuer, tmp_path / "keys")
+    (source / "plain.pem").write_bytes(issuer.public_pem())
+    files = collect_trust([source, f"dcc:{pub}"])
+    assert sorted(files) == sorted(["pass/issuer-cert.pem", "plain.pem", f"dcc/{pub.name}"])
+    bundle = tmp_path / "bundle"
+    for name, data in files.items():
+        (bundle / name).parent.mkdir(parents=True, exist_ok=True)
+        (bundle / name).write_bytes(data)
+    keys = {(k.purpose, k.kid) for k in TrustStore.from_paths([bundle]).all_keys()}
+    assert keys == {("pass", cert.kid), ("pass", issuer.kid), ("dcc", issuer.kid)}

@@ -360,6 +360,9 @@ def test_a_new_token_replaces_the_unused_one(hub: Hub, tmp_path: Path) -> None:
         ("kiosk/1", "invalid kiosk id"),
         ("hub", "reserved for hub"),
         ("hub-ingest-1", "reserved for hub"),
+        ("hub\n", "invalid kiosk id"),  # `$` matched before the newline: accepted, and not a hub name
+        ("kiosk-1\n", "invalid kiosk id"),
+        ("kiosk-\uff11", "invalid kiosk id"),
     ],
 )
 def test_enroll_refuses_ids_that_are_invalid_or_hub_names(hub: Hub, kiosk_id: str, match: str) -> None:
@@ -375,6 +378,8 @@ def test_enroll_refuses_bad_options(hub: Hub) -> None:
         return hub.args("kiosk", "enroll", "kiosk-1", *[x for kv in opts.items() for x in kv])
 
     refused(*enroll_with(checkpoint="CP 1"), match="invalid checkpoint id")
+    refused(*enroll_with(checkpoint="cp-1\n"), match="invalid checkpoint id")
+    refused(*enroll_with(broker="hub.vn\n:8883"), match="not a host name")
     refused(*enroll_with(broker="hub.vn"), match="expected HOST:PORT")
     refused(*enroll_with(broker="hub.vn:99999"), match="port must be")
     refused(*enroll_with(name=" "), match="--name must not be empty")

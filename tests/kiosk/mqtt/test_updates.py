@@ -142,8 +142,11 @@ def test_trust_lists_only_from_the_hub_and_only_newer(harness: Harness) -> None:
     harness.settle(applied=1, rejected=0)
     harness.publish(topics.TRUST, seal(mallory, "trust", 3, {"keys": ["evil"]}, NOW))  # forged
     harness.publish(topics.TRUST, b'{"keys": ["evil"]}')  # unsigned
-    harness.publish(topics.TRUST, seal(HUB, "trust", 2, {"keys": []}, NOW))  # replayed
+    harness.publish(topics.TRUST, seal(HUB, "trust", 2, {"keys": []}, NOW))  # replayed: the list in force
+    harness.publish(topics.TRUST, seal(HUB, "trust", 2, {"keys": ["other"]}, NOW))  # same version, altered
     harness.publish(topics.TRUST, seal(HUB, "trust", 1, {"keys": []}, NOW))  # older
-    harness.settle(applied=1, rejected=4)
+    harness.settle(applied=1, rejected=3)
     assert harness.store.applied_version("trust") == 2
-    assert [u.type for u in harness.applied] == ["trust"]
+    assert [u.type for u in harness.applied] == ["trust"]  # neither re-send was applied again
+    # The current version again is no error: a retained national list is re-sent on every reconnect.
+    assert harness.link.stats.updates_repeated == 2

@@ -101,3 +101,36 @@ def test_image_unreadable_and_readable(tmp_path):
     cv2.imwrite(str(path), img)
     code, out = _run(["--image", str(path)])
     assert (code, out["kind"], out["subject"]["name"]) == (0, "cccd", "Nguyễn Văn An")
+
+
+def test_rules_apply_only_when_given_and_at_the_validation_clock(tmp_path, signers):
+    from pathlib import Path
+
+    from tests.support.dcc import dcc_payload
+
+    rules = Path(__file__).resolve().parents[3] / "examples" / "rules" / "vietnam-2021.json"
+    signer = signers["PS256"]["any"]
+    (tmp_path / "dsc.pem").write_bytes(signer.pem())
+    dcc = dcc_payload("t")
+    dcc["t"][0].update({"sc": "2026-11-21T20:00:00Z", "tt": "LP217198-3"})  # rapid antigen test
+    text = build_hc1(Hc1Spec(signer=signer, cert_type="t", dcc=dcc))
+    base = ["--trust", str(tmp_path / "dsc.pem"), "--at", "2026-11-22T10:00:00Z"]
+    assert _run([*base, text])[1]["verdict"] == "PASS"
+    code, out = _run([*base, "--rules", str(rules), text])
+    assert (code, out["verdict"], out["reasons"]) == (0, "PASS", ["valid_hc1"])
+    later = ["--trust", str(tmp_path / "dsc.pem"), "--at", "2026-11-23T10:00:00Z", "--rules", str(rules)]
+    code, out = _run([*later, text])  # 38 h after sampling: a rapid test is good for 24 h
+    assert (code, out["verdict"], out["reasons"][0]) == (0, "DENY", "rule_failed")
+    assert out["extra"]["rules_failed"] == ["TR-VN-0004"] and "24 giờ" in out["message"]["vi"]
+
+    naat_only = tmp_path / "test-type.json"
+    naat_only.write_text(
+        json.dumps({"valueSetId": "covid-19-lab-test-type", "valueSetValues": {"LP6464-4": {}}})
+    )
+    code, out = _run([*base, "--rules", str(rules), "--value-sets", str(naat_only), text])
+    assert out["extra"]["rules_failed"] == ["TR-VN-0002"]  # the rapid test is no longer in the value set
+
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"rules": [{"Identifier": "TR-VN-0001"}]}')
+    code, out = _run([*base, "--rules", str(broken), text])
+    assert code == 2 and "--rules" in out and "broken.json" in out

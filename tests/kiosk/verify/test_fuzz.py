@@ -31,7 +31,12 @@ B45 = st.text(alphabet=base45.BASE45_CHARSET, max_size=400)
 STEPS = {None, "prefix", "base45", "decompress", "cbor", "signature", "key_usage", "validity", "schema"}
 
 cbor_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**64), 2**64) | st.binary(max_size=20) | st.text(max_size=20),
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**64), 2**64)
+    | st.floats()  # NaN, ±inf and fractions: HCERT times may be floats
+    | st.binary(max_size=20)
+    | st.text(max_size=20),
     lambda inner: (
         st.lists(inner, max_size=4)
         | st.dictionaries(st.integers(-300, 10) | st.text(max_size=3), inner, max_size=4)
@@ -106,11 +111,16 @@ def test_byte_mutations_of_a_valid_hc1_never_pass(trust, signers, data):
     assert verdict.outcome is not Outcome.PASS or _same_meaning(cose, mutated)
 
 
+def _items(obj: object) -> object:
+    """The COSE_Sign1 array, tagged or not (HCERT accepts both)."""
+    return obj.value if isinstance(obj, cbor2.CBORTag) and obj.tag == 18 else obj
+
+
 def _same_meaning(a: bytes, b: bytes) -> bool:
     """A mutation in the unsigned header (e.g. an unprotected map byte) may keep a valid code."""
     try:
-        va, vb = cbor2.loads(a).value, cbor2.loads(b).value
-    except (cbor2.CBORError, ValueError, AttributeError):
+        va, vb = cbor2.loads(a).value, _items(cbor2.loads(b))
+    except (cbor2.CBORError, ValueError, AttributeError, TypeError):
         return False  # the verifier already returned PASS, so the mutant must decode; if not, fail
     return va[0] == vb[0] and va[2:] == vb[2:]
 
@@ -198,3 +208,16 @@ def test_memory_stays_bounded_on_hostile_input(trust):
     finally:
         tracemalloc.stop()
     assert peak < 4 * 1024 * 1024, peak  # the 5 MB bomb never materialises
+
+
+@FUZZ
+@given(st.dictionaries(st.sampled_from([1, 4, 6, -260, 7]), cbor_values, max_size=5))
+def test_claims_decoder_raises_only_format_errors(claims):
+    from wire.cose import CoseFormatError, decode_claims
+
+    try:
+        decoded = decode_claims(cbor2.dumps(claims))
+    except CoseFormatError as exc:
+        assert exc.reason in ("cwt_time_claim", "cwt_issuer", "cwt_not_map")
+    else:
+        assert type(decoded[6]) is int and type(decoded[4]) is int

@@ -137,8 +137,9 @@ def test_flag_window_and_lift(trust):
     start, end = int((NOW - DAY).timestamp()), int((NOW + DAY).timestamp())
     store.apply_delta([PersonFlag(h, FlagStatus.F1, start, end)], [], 2)
     assert store.person(ID, NOW).status is FlagStatus.F1
-    assert store.person(ID, NOW + 2 * DAY) is None
-    assert store.person(ID, NOW - 2 * DAY) is None
+    assert store.person(ID, NOW + 2 * DAY) is None  # ended by a time the caller proved
+    assert store.person(ID, NOW - 2 * DAY).status is FlagStatus.F1  # before its start: still applies
+    assert store.person(ID, None).status is FlagStatus.F1  # no proven time: no end lifts it
     with pytest.raises(ValueError):
         store.apply_delta([], [h], 2)  # not newer: a replayed delta cannot unflag
     store.apply_delta([], [h], 3)
@@ -203,3 +204,25 @@ def test_minting_refuses_what_a_kiosk_would_reject(issuers):
         sign_claims(key, bad)
     with pytest.raises(passes.PassFormatError):
         mint_pass(key, id_number=ID, name="A", dob="1999-02-30", valid_from=NOW, valid_until=NOW + DAY)
+
+
+def test_passes_stay_strict_where_hcert_is_lenient(issuer, trust):
+    """Our own format: tag 18 required and integer times only (HC1 accepts both variations)."""
+    import cbor2
+
+    from kiosk.verify.checkpoint_pass import decode_pass
+    from wire.cose import encode_sign1
+
+    good = decode_pass(_pass(issuer))
+    items = [good.sign1.protected_raw, {}, good.sign1.payload, good.sign1.signature]
+    untagged = Verifier(trust).verify(passes.to_text(cbor2.dumps(items)).encode(), NOW)
+    assert (untagged.outcome, untagged.failed_step, untagged.reasons) == (
+        Outcome.DENY,
+        "cbor",
+        ("cose_not_sign1",),
+    )
+    claims = cbor2.loads(good.sign1.payload)
+    claims[6] = float(claims[6])
+    cose = encode_sign1(cbor2.dumps(claims), issuer.private_key, issuer.alg, issuer.kid)
+    floats = Verifier(trust).verify(passes.to_text(cose).encode(), NOW)
+    assert (floats.failed_step, floats.reasons) == ("cbor", ("pass_times_invalid",))

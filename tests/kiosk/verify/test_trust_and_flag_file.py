@@ -18,7 +18,7 @@ def test_every_key_with_the_kid_is_tried(signers):
     real = signers["ES256"]["any"]
     decoy = dataclasses.replace(key_from_certificate(signers["ES256"]["untrusted"].cert), kid=real_kid(real))
     trust = TrustStore([decoy, key_from_certificate(real.cert)])
-    assert len(trust.keys_for(real_kid(real))) == 2
+    assert len(trust.keys_for(real_kid(real), "dcc")) == 2
     assert Verifier(trust).verify(build_hc1(Hc1Spec(signer=real)).encode(), NOW).outcome is Outcome.PASS
 
 
@@ -90,7 +90,7 @@ def test_trust_list_der_is_parsed_once_and_replace_drops_old_keys(signers):
     first = store.add_der(der)
     assert store.add_der(der) is first and len(store) == 1
     store.replace_all([key_from_certificate(signers["PS256"]["any"].cert)], version=2)
-    assert store.keys_for(first.kid) == () and store.version == 2
+    assert store.keys_for(first.kid, "dcc") == () and store.version == 2
     with pytest.raises(ValueError):
         store.replace_all([], version=2)
 
