@@ -20,6 +20,9 @@ from dataclasses import dataclass
 from typing import Any
 
 MAX_ERROR_BODY = 4096
+# A registry answer is a small acknowledgement or a page of flag changes; one larger than this is cut
+# off and treated as no answer (retried), instead of being read and parsed whole.
+MAX_REPLY_BYTES = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,7 @@ class RegistryClient:
     base_url: str
     token: str
     timeout_s: float = 10.0
+    max_reply_bytes: int = MAX_REPLY_BYTES
 
     def __post_init__(self) -> None:
         check_registry_url(self.base_url)
@@ -82,7 +86,10 @@ class RegistryClient:
         )
         try:
             with _OPENER.open(req, timeout=self.timeout_s) as resp:
-                return Reply(resp.status, resp.read().decode("utf-8", "replace"))
+                data = resp.read(self.max_reply_bytes + 1)
+                if len(data) > self.max_reply_bytes:
+                    return Reply(None, "", f"reply over {self.max_reply_bytes} bytes: not read")
+                return Reply(resp.status, data.decode("utf-8", "replace"))
         except urllib.error.HTTPError as exc:
             text = exc.read(MAX_ERROR_BODY).decode("utf-8", "replace")
             if 300 <= exc.code < 400:

@@ -171,3 +171,12 @@ def test_the_registry_url_must_be_https_except_to_loopback(url: str, allowed: bo
         assert "registry.url" in str(err.value)
         with pytest.raises(ValueError):
             RegistryClient(url, TOKEN)
+
+
+def test_an_oversized_registry_reply_is_not_read_whole(registry: RegistryServer) -> None:
+    """Was: whatever the registry sent was read and decoded in full."""
+    for i in range(200):
+        registry.state.add_flag(f"{i:012d}", "F1", note="x" * 100)
+    small = RegistryClient(registry.url, TOKEN, max_reply_bytes=4096).get_flags(since=0)
+    assert small.status is None and small.error is not None and "4096" in small.error
+    assert json.loads(RegistryClient(registry.url, TOKEN).get_flags(since=0).body)["version"] == 200
