@@ -127,7 +127,7 @@ class _Handler(BaseHTTPRequestHandler):
             return False
         what = "Host" if not host_ok else "Origin"
         log.warning(
-            "screen: refused %s %s with %s %r", self.command, self.path[:64], what, self.headers.get(what)
+            "screen: refused %s %r with %s %r", self.command, self.path[:64], what, self.headers.get(what)
         )
         self._json(
             HTTPStatus.FORBIDDEN, {"error": f"{what} not allowed: the screen serves its own page only"}
