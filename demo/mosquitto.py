@@ -15,6 +15,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from wire.envelope import MAX_MQTT_PACKET_BYTES
+
 
 def free_port() -> int:
     """A TCP port nobody listens on right now (the OS picks it)."""
@@ -81,6 +83,7 @@ class MosquittoBroker:
             "log_type error",
             "log_type warning",
             "max_queued_messages 100000",
+            f"max_packet_size {MAX_MQTT_PACKET_BYTES}",  # as the generated config (provisioning/broker.py)
             self.extra_config,
         ]
         self.config_path.write_text("\n".join(lines) + "\n")

@@ -12,6 +12,7 @@ Every route except health and login needs a session (a bearer token or the dashb
 # role dependencies are local to create_app, which postponed (string) annotations could not resolve.
 import datetime as dt
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
@@ -22,9 +23,11 @@ from fastapi.responses import FileResponse, PlainTextResponse
 from pydantic import BaseModel, Field, model_validator
 
 from hub import audit, operators
+from hub.body_limit import BodyLimit
 from hub.db import Database
 from hub.flags import add_flag, flag_dead_letter_list, flag_list, lift_flag
 from hub.fleet import fleet_view
+from hub.login_guard import LoginGuard
 from hub.operators import AuthError, Operator
 from hub.queries import Passage, recent_passages, report_csv, report_dict
 from hub.registry.forwarder import list_dead_letters, replay_dead_letter
@@ -34,6 +37,7 @@ from wire.identity import PERSON_ID_PATTERN, normalise_flag_target
 log = logging.getLogger(__name__)
 
 API = "/api/v1"
+MAX_BODY_BYTES = 64 * 1024  # the largest real body (a flag with its note) is under 1 KiB
 SESSION_COOKIE = "hub_session"
 
 
@@ -44,6 +48,7 @@ class ApiSettings:
     clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
     on_flags_changed: Callable[[], None] = field(default=lambda: None)  # wakes the flag publisher
     secure_cookie: bool = False  # set behind TLS
+    login_guard: LoginGuard = field(default_factory=LoginGuard)  # backoff after failed logins
 
 
 class Problem(BaseModel):
@@ -51,6 +56,18 @@ class Problem(BaseModel):
 
 
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem, "description": "no such item"}}
+TOO_MANY_LOGINS: dict[int | str, dict[str, Any]] = {
+    429: {
+        "model": Problem,
+        "description": "too many failed logins for this account or from this address: wait and retry",
+        "headers": {
+            "Retry-After": {
+                "description": "seconds to wait before trying again",
+                "schema": {"type": "integer"},
+            }
+        },
+    }
+}
 
 
 class LoginIn(BaseModel):
@@ -149,8 +166,10 @@ def create_app(db: Database, settings: ApiSettings | None = None) -> FastAPI:
             400: {"model": Problem, "description": "the body is not JSON"},
             401: {"model": Problem, "description": "not logged in, session expired, or login refused"},
             403: {"model": Problem, "description": "the operator's role does not allow this"},
+            413: {"model": Problem, "description": f"request body over {MAX_BODY_BYTES} bytes"},
         },
     )
+    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
 
     def current(request: Request) -> Operator:
         token = _token(request)
@@ -177,12 +196,25 @@ def create_app(db: Database, settings: ApiSettings | None = None) -> FastAPI:
     def health() -> dict[str, Any]:
         return {"ok": True, "time": s.clock().isoformat()}
 
-    @app.post(f"{API}/login", response_model=LoginOut, tags=["session"])
-    def login(body: LoginIn, response: Response) -> LoginOut:
+    @app.post(f"{API}/login", response_model=LoginOut, tags=["session"], responses=TOO_MANY_LOGINS)
+    def login(body: LoginIn, request: Request, response: Response) -> LoginOut:
+        now, address = s.clock(), request.client.host if request.client else "-"
+        guard = s.login_guard
+        # Checked before the password: during a wait no guess is even looked at.
+        wait = guard.retry_after(body.username, address, now)
+        if wait > 0:
+            retry = str(max(1, math.ceil(wait)))
+            raise HTTPException(
+                429, "too many failed logins: try again later", headers={"Retry-After": retry}
+            )
         try:
-            token, who = operators.login(db, body.username, body.password, now=s.clock())
+            token, who = operators.login(db, body.username, body.password, now=now, address=address)
         except AuthError as exc:
+            waits = guard.failed(body.username, address, now)
+            if waits:
+                operators.record_lockout(db, body.username, address, waits, now=now)
             raise HTTPException(401, str(exc)) from None
+        guard.succeeded(body.username)
         response.set_cookie(
             SESSION_COOKIE,
             token,

@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from hub.registry.client import check_registry_url
 from kiosk.config_errors import ConfigError, load_toml_model
 from wire import topics
 
@@ -47,8 +48,14 @@ class HubMqttConfig(BaseModel):
 class RegistryConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    url: str
+    url: str = Field(description="https://...; http:// only to loopback (the token must not travel in clear)")
     token_file: Path = Field(description="file holding the bearer token (not the token itself)")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return check_registry_url(value)
+
     timeout_s: float = Field(10.0, gt=0)
     poll_flags_s: float = Field(60.0, gt=0, description="how often to ask GET /v1/flags")
     batch_size: int = Field(100, ge=1, le=1000, description="events per POST /v1/passages")

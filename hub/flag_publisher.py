@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hub.db import Database
 from hub.documents import current_document, current_version
 from hub.flags import FlagChange, changes_since, dead_letter_change, head_version
+from hub.mqtt_ingest import MAX_STATUS_BYTES
 from hub.rules import RULES_DOC
 from hub.trust import TRUST_DOC
 from provisioning.keyfiles import load_private_key
@@ -285,8 +286,8 @@ class FlagPublisher:
 
     def _on_status(self, _c: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
         parsed = topics.parse_kiosk_topic(message.topic)
-        if parsed is None or not message.payload:
-            return
+        if parsed is None or not message.payload or len(message.payload) > MAX_STATUS_BYTES:
+            return  # a status is a few hundred bytes: a larger one is not parsed at all
         try:
             status = json.loads(message.payload)
         except (UnicodeDecodeError, json.JSONDecodeError):

@@ -35,7 +35,7 @@ from paho.mqtt.properties import Properties
 from hub.db import Database
 from hub.ingest import store_many
 from wire import topics
-from wire.events import encode_ack
+from wire.events import MAX_BATCH, MAX_MESSAGE_BYTES, encode_ack
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 # per group, and giving up early is dear: the kiosk then re-sends only after its ack timeout (15 s).
 GAP_WAIT_S = 5.0
 GAP_RETRY_S = 0.01  # how often it is tried again while nothing else arrives
+MAX_STATUS_BYTES = 64 * 1024  # a kiosk's status is a few hundred bytes
 MAX_GROUP_MESSAGES = 20  # messages committed together when they queue up behind a commit
 
 
@@ -125,6 +126,10 @@ class IngestWorker:
             return
         if self._partitions > 1 and topics.kiosk_partition(kiosk_id, self._partitions) != self._partition:
             return  # another worker's kiosk: its partition's group got the same message
+        if len(message.payload) > MAX_MESSAGE_BYTES:  # bounded before parsing: JSON parsing is not
+            log.warning("hub ingest: %d-byte message from %s dropped", len(message.payload), kiosk_id)
+            self.errors += 1
+            return
         try:
             body = json.loads(message.payload)
         except (UnicodeDecodeError, json.JSONDecodeError):
@@ -132,6 +137,10 @@ class IngestWorker:
             self.errors += 1
             return
         batch = body if isinstance(body, list) else [body]
+        if len(batch) > MAX_BATCH:
+            log.warning("hub ingest: batch of %d events from %s dropped", len(batch), kiosk_id)
+            self.errors += 1
+            return
         self._inbox.put((kiosk_id, batch))
 
     def _store_loop(self) -> None:
@@ -182,7 +191,7 @@ class IngestWorker:
                     self._client.publish(topics.acks(kiosk_id), encode_ack(acked), qos=1)
 
     def _status(self, kiosk_id: str, payload: bytes) -> None:
-        if self._on_status is None or not payload:
+        if self._on_status is None or not payload or len(payload) > MAX_STATUS_BYTES:
             return
         try:
             status = json.loads(payload)

@@ -22,6 +22,7 @@ import sqlalchemy as sa
 
 from hub import audit
 from hub.db import Database, from_db_time, to_db_time
+from hub.login_guard import Locked
 from hub.schema import operators, sessions
 from kiosk.clitools import escape_text
 
@@ -29,6 +30,10 @@ ROLES = ("viewer", "operator", "admin")
 SESSION_TTL = dt.timedelta(hours=12)
 MIN_PASSWORD = 10
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
+# Checked against when the account does not exist, so a missing account costs one scrypt run with the
+# same parameters as a real one (the same work, hence the same time). Nobody knows its password, and a
+# match would still be refused: there is no row.
+_DUMMY_HASH = "scrypt$16384$8$1$zwBp4jWYedu1tsPJIdZw/A==$XP4muwpJGmZK7oW0QkZb2qrO0bABDMmEZUwMpykj1ss="
 
 
 class AuthError(PermissionError):
@@ -108,17 +113,21 @@ def list_operators(db: Database) -> list[dict[str, object]]:
         return [dict(r._mapping) for r in conn.execute(q)]
 
 
-def login(db: Database, username: str, password: str, *, now: dt.datetime) -> tuple[str, Operator]:
-    """A new session token for a valid, enabled account; failures are audited without the password."""
+def login(
+    db: Database, username: str, password: str, *, now: dt.datetime, address: str | None = None
+) -> tuple[str, Operator]:
+    """A new session token for a valid, enabled account; failures are audited without the password
+    (with the client's address when there is one). Backoff between attempts is `hub.login_guard`'s."""
     with db.begin() as conn:
         row = conn.execute(sa.select(operators).where(operators.c.username == username)).first()
-        # Always run scrypt, so a missing account takes as long as a wrong password.
-        ok = check_password(password, row.password_hash if row else hash_password("x" * MIN_PASSWORD))
+        # Exactly one scrypt run either way, so a missing account takes as long as a wrong password.
+        ok = check_password(password, row.password_hash if row else _DUMMY_HASH)
         refused = row is None or not ok or row.disabled
         token = secrets.token_urlsafe(32)
         if refused:  # recorded, and committed: the refusal itself is what an auditor looks for
             # Whatever was typed, escaped: a raw escape sequence as the actor would rewrite `hub audit`.
-            audit.record(conn, now, escape_text(username)[:64] or "-", "login.refused", {})
+            details = {"address": address} if address else {}
+            audit.record(conn, now, escape_text(username)[:64] or "-", "login.refused", details)
         else:
             conn.execute(
                 sa.insert(sessions).values(
@@ -133,6 +142,21 @@ def login(db: Database, username: str, password: str, *, now: dt.datetime) -> tu
     if refused or row is None:
         raise AuthError("wrong username or password")
     return token, Operator(username, row.role)
+
+
+def record_lockout(
+    db: Database, username: str, address: str, waits: list[Locked], *, now: dt.datetime
+) -> None:
+    """Audit the start of a login backoff (once per failure that starts or extends a wait, not per 429)."""
+    with db.begin() as conn:
+        for w in waits:
+            detail = {
+                "scope": w.scope,
+                "address": address,
+                "failures": w.failures,
+                "until": w.until.isoformat(),
+            }
+            audit.record(conn, now, escape_text(username)[:64] or "-", "login.locked", detail)
 
 
 def session_operator(db: Database, token: str, *, now: dt.datetime) -> Operator:

@@ -70,6 +70,11 @@ class ScreenConfig(BaseModel):
     enabled: bool = True
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535, description="0: any free port (tests)")
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="names the screen may be reached by besides localhost, 127.0.0.1, [::1] and `host`"
+        " (the Host header is checked: DNS rebinding)",
+    )
 
 
 class KioskConfig(BaseModel):

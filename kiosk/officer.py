@@ -30,6 +30,23 @@ def _officer_id(value: object) -> str:
     return value.strip()
 
 
+def officer_target(requested: object, on_screen: str | None) -> str:
+    """The event an officer action is about: it must name the verdict on screen now.
+
+    A verdict can be confirmed or overridden only while it is shown (its hold time), and only by naming
+    it, so an action sent late, twice, or for another person's scan never lands on whatever came after.
+    """
+    if not isinstance(requested, str) or not requested:
+        raise OfficerInputError("event_id (the verdict on screen) is required")
+    if on_screen is None:
+        raise OfficerInputError(
+            "the verdict is no longer on screen (its hold time passed); nothing was recorded"
+        )
+    if requested != on_screen:
+        raise OfficerInputError("the verdict on screen has changed; nothing was recorded")
+    return requested
+
+
 def officer_decision(
     original: Verdict, action: object, override_to: object, officer_id: object
 ) -> tuple[str, Verdict]:

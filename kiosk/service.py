@@ -33,7 +33,7 @@ from kiosk.decode import FrameScanner
 from kiosk.display import Indicator
 from kiosk.display.buttons import OfficerButtons
 from kiosk.mqtt.link import KioskLink
-from kiosk.officer import OfficerInputError, manual_declaration, officer_decision
+from kiosk.officer import OfficerInputError, manual_declaration, officer_decision, officer_target
 from kiosk.pipeline import Decision, ScanPipeline, run_until_stopped
 from kiosk.record import event_fields, passage_fields
 from kiosk.screen.server import ActionRefused, ScreenServer
@@ -86,6 +86,7 @@ class KioskService:
         pin_factory: Factory | None = None,
         notifier: SystemdNotifier | None = None,
         on_decision: Callable[[Decision], None] | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
         time_source: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
@@ -148,12 +149,16 @@ class KioskService:
             )
             if not hub_keys:
                 log.warning("no verify.hub_public_key: every flag, trust and command update will be refused")
-        self.screen_state = ScreenState(config.indicator.hold_s, assisted=config.kiosk.mode == "assisted")
+        # The screen's hold time is also the officer's window to confirm or override (kiosk/officer.py).
+        self.screen_state = ScreenState(
+            config.indicator.hold_s, assisted=config.kiosk.mode == "assisted", clock=monotonic
+        )
         self.screen: ScreenServer | None = None
         if config.screen.enabled:
             self.screen = ScreenServer(
                 self.screen_state, config.screen.host, config.screen.port,
                 on_officer=self._officer_action, on_manual=self._manual_declaration,
+                allowed_hosts=config.screen.allowed_hosts,
             )  # fmt: skip
         self._last_shown: tuple[Verdict, str, bytes] | None = None  # (verdict, event_id, raw) on screen
         self._officer_on_duty = config.buttons.officer_id  # who a physical button press is recorded as
@@ -197,9 +202,10 @@ class KioskService:
     def _officer_action(self, body: dict[str, Any]) -> dict[str, Any]:
         """Confirm or override the verdict on screen; recorded as an assisted passage with the officer id."""
         shown = self._last_shown
-        if shown is None or body.get("event_id") not in (None, shown[1]):
-            raise OfficerInputError("the verdict on screen has changed; nothing was recorded")
         try:
+            event_id = officer_target(body.get("event_id"), self.screen_state.current_event_id())
+            if shown is None or shown[1] != event_id:
+                raise OfficerInputError("the verdict on screen has changed; nothing was recorded")
             officer, verdict = officer_decision(
                 shown[0], body.get("action"), body.get("verdict"), body.get("officer_id")
             )
@@ -219,7 +225,10 @@ class KioskService:
             log.warning("officer button pressed, but no officer has identified on the screen yet")
             return
         try:
-            result = self._officer_action({**body, "officer_id": self._officer_on_duty})
+            on_screen = self.screen_state.current_event_id()  # the button acts on what the officer sees
+            result = self._officer_action(
+                {**body, "officer_id": self._officer_on_duty, "event_id": on_screen}
+            )
         except (ActionRefused, OfficerInputError) as exc:
             log.info("officer button: %s", exc)
             return

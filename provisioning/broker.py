@@ -40,6 +40,7 @@ from cryptography.x509.oid import NameOID
 from provisioning.ca import CertificateAuthority
 from provisioning.keyfiles import load_private_key, write_private_key
 from wire import topics
+from wire.envelope import MAX_MQTT_PACKET_BYTES
 
 CONF_FILE = "mosquitto.conf"
 ACL_FILE = "acl"
@@ -71,13 +72,18 @@ class BrokerSettings:
     # certificate of its own, its CN listed in `hub_users`.
     pin_client_ids: bool = True
     persistence: bool = True
+    # Where Mosquitto saves its sessions and queued messages; None: DIR/data beside the config (tests,
+    # the demo). On a hub, /var/lib/mosquitto: the systemd drop-in's ProtectSystem=strict makes /etc
+    # read-only for the broker, so a persistence file under /etc could never be saved.
+    persistence_dir: str | None = None
     # A hub that is down for a while must not lose kiosk events queued for its session; kiosks do
     # re-send what is not acked, but re-sending a day's backlog is slow over a weak link.
     max_queued_messages: int = 100_000
     # Explicit, so that a Mosquitto default or a hand edit cannot cut the hub's signed trust list (a national
     # DSC list is ~4 MB, signed envelopes are at most wire.envelope.MAX_ENVELOPE_BYTES = 8 MiB) while still
-    # bounding what one client can make the broker buffer.
-    max_packet_size: int = 16 * 1024 * 1024
+    # bounding what one client can make the broker buffer: larger packets are refused (the client is
+    # disconnected) before Mosquitto buffers them.
+    max_packet_size: int = MAX_MQTT_PACKET_BYTES
 
 
 @dataclass(frozen=True)
@@ -94,7 +100,7 @@ class BrokerFiles:
     persistence: Path
 
     @classmethod
-    def in_directory(cls, directory: str | Path) -> BrokerFiles:
+    def in_directory(cls, directory: str | Path, persistence_dir: str | Path | None = None) -> BrokerFiles:
         d = Path(directory)
         return cls(
             directory=d,
@@ -104,7 +110,7 @@ class BrokerFiles:
             crlfile=d / CRL_FILE,
             certfile=d / SERVER_CERT,
             keyfile=d / SERVER_KEY,
-            persistence=d / PERSISTENCE_DIR,
+            persistence=Path(persistence_dir) if persistence_dir is not None else d / PERSISTENCE_DIR,
         )
 
 
@@ -215,6 +221,20 @@ def render_mosquitto_conf(files: BrokerFiles, settings: BrokerSettings = BrokerS
     return "\n".join(lines) + "\n"
 
 
+READ_ONLY_FOR_BROKER = (Path("/etc"), Path("/usr"), Path("/boot"))  # ProtectSystem=strict in the drop-in
+
+
+def check_persistence_location(path: Path) -> None:
+    """Refuse a persistence directory the hardened broker cannot write (it would lose every session)."""
+    resolved = path.resolve()
+    for root in READ_ONLY_FOR_BROKER:
+        if resolved == root or root in resolved.parents:
+            raise ValueError(
+                f"persistence in {path} is read-only for the broker (ProtectSystem=strict in its systemd "
+                "drop-in): put it under /var/lib/mosquitto (--persistence-dir)"
+            )
+
+
 def write_broker_config(
     directory: str | Path,
     ca: CertificateAuthority,
@@ -235,10 +255,11 @@ def write_broker_config(
     and saves its persistence file as that user; so the directory and files must be that user's,
     with the key still 0600. Changing owners needs root; leave it None when not root.
     """
-    files = BrokerFiles.in_directory(directory)
+    files = BrokerFiles.in_directory(directory, settings.persistence_dir)
+    check_persistence_location(files.persistence)
     acl = render_acl(kiosk_ids, settings.hub_users, decommissioned)
     files.directory.mkdir(parents=True, exist_ok=True)
-    files.persistence.mkdir(exist_ok=True)
+    files.persistence.mkdir(parents=True, exist_ok=True)
     _ensure_server_cert(files, ca, settings.hostnames)
     shutil.copyfile(ca.cert_path, files.cafile)
     shutil.copyfile(ca.write_crl(), files.crlfile)

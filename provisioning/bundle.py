@@ -1,4 +1,4 @@
-"""A kiosk's config bundle: everything `provision kiosk sign` hands to a kiosk, and nothing secret.
+"""A kiosk's config bundle: everything `provision kiosk sign` hands to a kiosk, and no private key.
 
     kiosk.toml    identity, checkpoint, mode, policy defaults, broker address with TLS paths,
                   trust and hub-key paths; validated with the kiosk's own config model before
@@ -7,6 +7,8 @@
     ca.crt        the hub's CA certificate (the broker's server certificate chains to it)
     hub.pub.pem   the hub's Ed25519 public key: flag, trust-list and command updates are signed with it
     trust/*       the initial trust list: issuer public keys and signer certificates
+    flag.key      (when the hub has one) the fleet-wide id-hash key: a shared secret, so a tarball
+                  holding it, and the file itself in a directory bundle, are created 0600
 
 The kiosk installs the bundle into its config directory (`install_dir`, /etc/kiosk by default)
 next to `kiosk.key`, which `provision kiosk keygen` made there and which never leaves the kiosk.
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import os
 import tarfile
 import tomllib
 from collections.abc import Iterable
@@ -259,8 +262,23 @@ def check_destination(out: Path) -> None:
         raise BundleError(f"{out} exists and is not an empty directory")
 
 
+def _create(path: Path, data: bytes, mode: int) -> None:
+    """A new file with `mode` from its first byte, whatever the umask (O_EXCL: bundles never overwrite).
+    Writing first and chmod-ing after would leave a shared secret world-readable for a moment."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        os.fchmod(fd, mode)  # the umask can only have narrowed it; make it exactly `mode`
+        with os.fdopen(os.dup(fd), "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+    finally:
+        os.close(fd)
+
+
 def write_bundle(out: Path, files: dict[str, bytes], mtime: dt.datetime) -> Path:
-    """A directory, or a .tar.gz whose members sit at the top level (`tar -xzf B -C /etc/kiosk`)."""
+    """A directory, or a .tar.gz whose members sit at the top level (`tar -xzf B -C /etc/kiosk`).
+    The tarball is 0600 as a whole: it may carry flag.key, and a kiosk's config is nobody else's."""
     if is_tarball(out):
         buffer = io.BytesIO()
         with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
@@ -273,11 +291,10 @@ def write_bundle(out: Path, files: dict[str, bytes], mtime: dt.datetime) -> Path
                 info = tarfile.TarInfo(name)
                 info.size, info.mode, info.mtime = len(data), _mode(name), int(mtime.timestamp())
                 tar.addfile(info, io.BytesIO(data))
-        out.write_bytes(buffer.getvalue())
+        _create(out, buffer.getvalue(), 0o600)
         return out
     for name, data in files.items():
         path = out / name
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-        path.chmod(_mode(name))
+        _create(path, data, _mode(name))
     return out

@@ -8,7 +8,6 @@ wire/cose.py, so what we mint is by construction what the kiosk parses.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ import cbor2
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
+from provisioning.keyfiles import write_private
 from wire import passes
 from wire.cose import ALG_EDDSA, ALG_ES256, PrivateKey, PublicKey, encode_sign1, kid_for_der
 from wire.passes import PassClaims, PassScope
@@ -71,9 +71,7 @@ def save_issuer_key(key: IssuerKey, directory: Path) -> tuple[Path, Path]:
     pem = key.private_key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
-    fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(pem)
+    write_private(private_path, pem)  # 0600 from the first byte, even over an older, wider file
     public_path.write_bytes(key.public_pem())
     return private_path, public_path
 

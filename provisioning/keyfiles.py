@@ -16,11 +16,13 @@ def write_private(path: str | Path, data: bytes) -> Path:
     tmp = p.with_name(f".{p.name}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
-        os.write(fd, data)
+        os.fchmod(fd, 0o600)  # before any byte: a leftover temporary file may have had wider rights
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
         os.fsync(fd)
     finally:
         os.close(fd)
-    os.chmod(tmp, 0o600)  # in case the file existed with wider rights
     os.replace(tmp, p)
     return p
 

@@ -28,6 +28,9 @@ from wire.errors import WireError
 
 DOMAIN = b"checkpoint/v1 signed envelope\n"
 MAX_ENVELOPE_BYTES = 8 << 20  # a full flag snapshot of a million entries is ~30 MB as JSON: use deltas
+# The broker's `max_packet_size`: the largest signed document plus room for the MQTT headers, topic and
+# properties, so the hub's own publisher is never cut off while anything larger is refused at the door.
+MAX_MQTT_PACKET_BYTES = MAX_ENVELOPE_BYTES + 64 * 1024
 TYPES = frozenset({"flags.delta", "flags.head", "flags.snapshot", "trust", "command", "key.rotate", "rules"})
 
 

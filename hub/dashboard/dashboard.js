@@ -18,6 +18,7 @@ const T = {
     masked: "Tên được ẩn và số định danh chỉ hiện 4 số cuối; dùng Truy vết để tìm một người.",
     audited: "Mọi truy vấn truy vết được ghi vào nhật ký kiểm toán cùng tên người tra cứu.",
     added: "Đã gắn cờ, phiên bản ", lifted: "Đã gỡ cờ, phiên bản ", bad_login: "Sai tên đăng nhập hoặc mật khẩu",
+    too_many: "Đăng nhập sai quá nhiều lần. Thử lại sau {s} giây.",
     forbidden: "Tài khoản của bạn không có quyền này", other_lang: "English", per_hour: "Theo giờ",
     audit: "Nhật ký kiểm toán", action: "Hành động", who: "Người thực hiện", detail: "Chi tiết", all: "Tất cả",
     rules: "Quy định y tế", rule: "Quy định", cert_type: "Loại chứng nhận", valid_from: "Hiệu lực từ",
@@ -37,6 +38,7 @@ const T = {
     none: "No data", masked: "Names hidden, id numbers show the last 4 digits; use Trace to find a person.",
     audited: "Every trace query is written to the audit log with who asked.", added: "Flag added, version ",
     lifted: "Flag lifted, version ", bad_login: "Wrong username or password",
+    too_many: "Too many failed logins. Try again in {s} seconds.",
     forbidden: "Your account does not have this right", other_lang: "Tiếng Việt", per_hour: "By hour",
     audit: "Audit log", action: "Action", who: "Who", detail: "Detail", all: "All",
     rules: "Health rules", rule: "Rule", cert_type: "Certificate type", valid_from: "Valid from",
@@ -71,7 +73,10 @@ async function api(path, options = {}) {
     const detail = body && body.detail;
     const text = response.status === 403 ? t("forbidden")
       : Array.isArray(detail) ? detail.map((d) => d.msg).join("; ") : (detail || response.statusText);
-    throw new Error(text);
+    const error = new Error(text);
+    error.status = response.status;
+    error.retryAfter = response.headers.get("Retry-After");
+    throw error;
   }
   return body;
 }
@@ -315,7 +320,11 @@ document.addEventListener("DOMContentLoaded", async () => {
       $("password").value = "";
       $("login-error").textContent = "";
       showApp(user);
-    } catch (err) { $("login-error").textContent = t("bad_login"); }
+    } catch (err) {
+      // 429: the hub's login backoff (hub/login_guard.py) says how long to wait.
+      $("login-error").textContent = err.status === 429 ? t("too_many").replace("{s}", err.retryAfter || "?")
+        : t("bad_login");
+    }
   });
   $("logout").addEventListener("click", async () => { await api("/logout", { method: "POST" }).catch(() => {}); showLogin(); });
   document.querySelectorAll(".tab").forEach((b) => b.addEventListener("click", () => show(b.dataset.view)));

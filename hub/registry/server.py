@@ -33,6 +33,7 @@ class Faults:
     stall: bool = False  # accept the connection, never answer (until cleared or STALL_LIMIT_S)
     delay_s: float = 0.0  # answer correctly, but this late
     reject: dict[str, tuple[int, str]] = field(default_factory=dict)  # event_id -> (4xx status, reason)
+    redirect_to: str | None = None  # answer every request 307 to this base URL (a moved or hostile registry)
 
 
 @dataclass
@@ -128,6 +129,18 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def _redirected(self) -> bool:
+        with self.server.state.lock:
+            target = self.server.state.faults.redirect_to
+        if target is None or urlparse(self.path).path.startswith("/admin/"):
+            return False
+        self.send_response(307)
+        self.send_header("Location", target.rstrip("/") + self.path)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+        self.close_connection = True  # a POST's body was not read
+        return True
+
     def _authorised(self) -> bool:
         if self.headers.get("Authorization", "") == f"Bearer {self.server.state.token}":
             return True
@@ -141,7 +154,7 @@ class _Handler(BaseHTTPRequestHandler):
         return json.loads(self.rfile.read(length) or b"null")
 
     def do_GET(self) -> None:
-        if not self._authorised():
+        if self._redirected() or not self._authorised():
             return
         url = urlparse(self.path)
         state = self.server.state
@@ -162,7 +175,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(404, {"error": "no such resource"})
 
     def do_POST(self) -> None:
-        if not self._authorised():
+        if self._redirected() or not self._authorised():
             return
         state = self.server.state
         try:

@@ -6,6 +6,14 @@ dependency to install on the Pi. Assets are packaged files, never a CDN: kiosks 
 Routes: `GET /` the page; `GET /static/*`; `GET /api/state?since=N` (long poll, JSON);
 `POST /api/officer` (assisted mode: confirm or override the shown verdict, with the officer id);
 `POST /api/manual` (assisted mode: a paper declaration typed in by the officer).
+
+Only the kiosk's own page may talk to it. Any web page the browser opens could otherwise reach
+127.0.0.1: a cross-site form or `text/plain` fetch could record an override, and a page whose own
+domain is re-pointed at 127.0.0.1 (DNS rebinding) could read names and dates of birth from
+`/api/state`. So every request must name this server in `Host` (loopback names, the bind address and
+`screen.allowed_hosts`), a request carrying `Origin` must come from such a host on this port, and a
+POST must be `application/json` (which a cross-site page cannot send without a CORS preflight, which
+this server never grants).
 """
 
 from __future__ import annotations
@@ -14,12 +22,12 @@ import json
 import logging
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from typing import Any
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, urlparse, urlsplit
 
 from kiosk.screen.state import ScreenState
 
@@ -28,6 +36,8 @@ log = logging.getLogger(__name__)
 STATIC_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript", ".css": "text/css"}
 MAX_BODY = 16 * 1024
 LONG_POLL_S = 20.0
+LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+WILDCARD_BINDS = frozenset({"", "0.0.0.0", "::"})
 
 Action = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -44,8 +54,11 @@ class ScreenServer:
         port: int = 8080,
         on_officer: Action | None = None,
         on_manual: Action | None = None,
+        allowed_hosts: Iterable[str] = (),
     ) -> None:
         self.state = state
+        extra = {h.lower().strip("[]") for h in (host, *allowed_hosts)} - WILDCARD_BINDS
+        self.allowed_hosts = LOOPBACK_NAMES | extra
         self._on_officer = on_officer
         self._on_manual = on_manual
         handler = type("Handler", (_Handler,), {"screen": self})
@@ -67,6 +80,9 @@ class ScreenServer:
             self.httpd.shutdown()  # waits for serve_forever to return: only if it ever ran
             self._thread = None
         self.httpd.server_close()
+
+    def host_allowed(self, hostname: str | None) -> bool:
+        return hostname is not None and hostname.lower().strip("[]") in self.allowed_hosts
 
     def action(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
         handler = self._on_officer if name == "officer" else self._on_manual
@@ -93,7 +109,34 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("screen: " + format, *args)
 
+    def _refused(self) -> bool:
+        """Answer 403 unless the request names this server (Host) and, if it says, comes from it (Origin)."""
+        port = self.server.server_address[1]
+        try:
+            host = urlsplit("//" + self.headers.get("Host", ""))
+            host_ok = self.screen.host_allowed(host.hostname) and host.port in (None, port)
+            origin = self.headers.get("Origin")
+            if origin is not None:
+                o = urlsplit(origin)
+                origin_ok = o.scheme == "http" and self.screen.host_allowed(o.hostname) and o.port == port
+            else:
+                origin_ok = True
+        except ValueError:  # a malformed port
+            host_ok = origin_ok = False
+        if host_ok and origin_ok:
+            return False
+        what = "Host" if not host_ok else "Origin"
+        log.warning(
+            "screen: refused %s %r with %s %r", self.command, self.path[:64], what, self.headers.get(what)
+        )
+        self._json(
+            HTTPStatus.FORBIDDEN, {"error": f"{what} not allowed: the screen serves its own page only"}
+        )
+        return True
+
     def do_GET(self) -> None:
+        if self._refused():
+            return
         url = urlparse(self.path)
         if url.path == "/":
             self._static("index.html")
@@ -119,6 +162,13 @@ class _Handler(BaseHTTPRequestHandler):
         name = {"/api/officer": "officer", "/api/manual": "manual"}.get(urlparse(self.path).path)
         if name is None:
             self._json(HTTPStatus.NOT_FOUND, {"error": "not found"})
+            return
+        if self._refused():
+            return
+        ctype = self.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if ctype != "application/json":
+            self.close_connection = True  # the body is not read
+            self._json(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, {"error": "Content-Type must be application/json"})
             return
         length = int(self.headers.get("Content-Length") or 0)
         if length <= 0 or length > MAX_BODY:

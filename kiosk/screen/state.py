@@ -42,6 +42,12 @@ class ScreenState:
             self._expires_at = self._clock() + self.hold_s
             self._cond.notify_all()
 
+    def current_event_id(self) -> str | None:
+        """The event id of the verdict on screen now, None once its hold time has passed."""
+        with self._cond:
+            self._expire()
+            return None if self._current is None else self._current["event_id"]
+
     def snapshot(self) -> dict[str, Any]:
         with self._cond:
             self._expire()

@@ -39,6 +39,12 @@ from provisioning.registry import ACTIVE, DECOMMISSIONED, PENDING, BrokerRecord
     help="certificate CN of a hub connection (repeatable)  [default: what `provision hub certs` issued]",
 )
 @click.option("--owner", default=None, help="the user Mosquitto runs as, e.g. mosquitto (needs root)")
+@click.option(
+    "--persistence-dir",
+    default=None,
+    help="where the broker saves sessions and queued messages, e.g. /var/lib/mosquitto (writable under "
+    "the systemd drop-in; /etc is not)  [default: the last one used, else OUT/data]",
+)
 def command(
     directory: Path,
     out: Path | None,
@@ -47,6 +53,7 @@ def command(
     hostnames: tuple[str, ...],
     hub_users: tuple[str, ...],
     owner: str | None,
+    persistence_dir: str | None,
 ) -> None:
     """(Re)generate the broker's files from the provisioned kiosks."""
     ca = open_ca(directory)
@@ -70,6 +77,7 @@ def command(
         hub_users=tuple(dict.fromkeys(hub_users)) or registry.hub_identities() or base.hub_users,
         pin_client_ids=base.pin_client_ids,
         persistence=base.persistence,
+        persistence_dir=persistence_dir or base.persistence_dir,
         max_queued_messages=base.max_queued_messages,
     )
     owner = owner or (previous.owner if previous else None)

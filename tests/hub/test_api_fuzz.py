@@ -17,12 +17,14 @@ from schemathesis.checks import content_type_conformance, not_a_server_error, st
 from hub.api import ApiSettings, create_app
 from hub.db import open_database
 from hub.ingest import store_events
+from hub.login_guard import ACCOUNT, LoginGuard
 from hub.operators import login, set_operator
 from hub.schema import migrate
 from tests.hub.factory import T0, make_event
 
 PASSWORD = "fuzzing-password-1"
 TOKEN: dict[str, str] = {}
+GUARD = LoginGuard()  # the fuzzed app's login backoff, so a test can put an account in its wait
 
 
 def _fuzz_target() -> Any:
@@ -35,7 +37,9 @@ def _fuzz_target() -> Any:
     set_operator(db, "admin", "admin", PASSWORD, actor="test", now=now)
     store_events(db, [make_event(i) for i in range(1, 6)], now=T0)
     TOKEN["admin"] = login(db, "admin", PASSWORD, now=now)[0]
-    return schemathesis.openapi.from_asgi("/api/v1/openapi.json", create_app(db, ApiSettings()))
+    return schemathesis.openapi.from_asgi(
+        "/api/v1/openapi.json", create_app(db, ApiSettings(login_guard=GUARD))
+    )
 
 
 schema = _fuzz_target()
@@ -48,3 +52,19 @@ def test_no_input_makes_the_api_fail(case: Any) -> None:
         headers={"Authorization": f"Bearer {TOKEN['admin']}"},
         checks=[not_a_server_error, status_code_conformance, content_type_conformance],
     )
+
+
+def test_a_held_off_login_answers_the_documented_429() -> None:
+    """The backoff's 429 (with Retry-After) is in the OpenAPI document: the fuzzer, which sends logins
+    too, would otherwise fail status_code_conformance as soon as it tripped the backoff."""
+    now = dt.datetime.now(dt.UTC)
+    for _ in range(ACCOUNT.free + 3):
+        GUARD.failed("guessed", "elsewhere", now)
+    case = schema["/api/v1/login"]["POST"].Case(body={"username": "guessed", "password": PASSWORD})
+    response = case.call_and_validate(
+        checks=[not_a_server_error, status_code_conformance, content_type_conformance]
+    )
+    assert response.status_code == 429
+    assert int(response.headers["retry-after"][0]) >= 1
+    documented = schema.raw_schema["paths"]["/api/v1/login"]["post"]["responses"]["429"]
+    assert "Retry-After" in documented["headers"]

@@ -5,6 +5,7 @@ kiosk, an audited trace, the daily report with its chart and CSV, keyboard use, 
 from __future__ import annotations
 
 import datetime as dt
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -231,6 +232,29 @@ def test_admin_reads_the_audit_log_of_traces(hub: Hub, screen_page: ScreenPage) 
     expect(rows.first).to_contain_text(PERSON)
     screen_page.screenshot("audit")
     assert screen_page.external == []
+
+
+def test_a_held_off_login_says_how_long_to_wait(hub: Hub, screen_page: ScreenPage) -> None:
+    """The login backoff's 429 is shown as such (with Retry-After's seconds), not as a wrong password."""
+    page = screen_page.page
+    page.goto(hub.url)
+    codes = page.evaluate(
+        """async () => {
+          const codes = [];
+          for (let i = 0; i < 10; i++) {
+            const body = JSON.stringify({username: "lan", password: "guess " + i});
+            const headers = {"Content-Type": "application/json"};
+            const r = await fetch("/api/v1/login", {method: "POST", headers, body});
+            codes.push(r.status);
+          }
+          return codes;
+        }"""
+    )
+    assert 429 in codes and codes[0] == 401, codes
+    login(page, hub.url, "lan")  # the right password, during the wait
+    expect(page.locator("#login-error")).to_contain_text("Thử lại sau")
+    assert re.search(r"\d+ giây", page.locator("#login-error").inner_text())
+    expect(page.locator("#who")).not_to_contain_text("lan")
 
 
 def test_anyone_logged_in_reads_the_health_rules_in_their_language(hub: Hub, screen_page: ScreenPage) -> None:

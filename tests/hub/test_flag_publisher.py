@@ -204,3 +204,31 @@ def test_add_and_lift_refuse_targets_that_break_the_identity_rules(
     with pytest.raises(ValueError, match="target"):
         lift_flag(db, target, actor="op", now=now(), target_kind=kind)
     assert changes_since(db, 0) == []
+
+
+def test_an_oversized_status_is_not_parsed(broker: MosquittoBroker, tmp_path: Path) -> None:
+    """Was: any status payload was parsed whole by the publisher (it asks for snapshots from statuses)."""
+    import json
+
+    import paho.mqtt.client as mqtt
+
+    from hub.mqtt_ingest import MAX_STATUS_BYTES
+    from wire import topics
+
+    db = hub_database(tmp_path / "hub.db")
+    publisher = FlagPublisher(db, HUB, DEFAULT_KEY, broker.host, broker.port).start()
+    assert publisher.connected.wait(10)
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="kiosk-x")
+    client.connect(broker.host, broker.port)
+    client.loop_start()
+    try:
+        wanting = {"state": "online", "resync_wanted": True}
+        big = json.dumps({**wanting, "pad": "x" * MAX_STATUS_BYTES}).encode()
+        client.publish(topics.status("kiosk-big"), big, qos=1).wait_for_publish(10)
+        client.publish(topics.status("kiosk-small"), json.dumps(wanting).encode(), qos=1).wait_for_publish(10)
+        wait_for(lambda: publisher.snapshots_sent >= 1, 10, "the small status's snapshot")
+    finally:
+        client.loop_stop()
+        client.disconnect()
+        publisher.stop()
+    assert publisher.snapshots_sent == 1  # only kiosk-small's: the oversized status was dropped unread

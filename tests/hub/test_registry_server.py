@@ -5,14 +5,20 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 import urllib.request
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any, ClassVar
 
 import pytest
 
+from hub.config import load_hub_config
 from hub.registry.client import RegistryClient
+from hub.registry.policy import Outcome, classify
 from hub.registry.server import RegistryServer
+from kiosk.config_errors import ConfigError
 from tests.hub.factory import make_event
 from tests.support.services import free_port, wait_for_port
 
@@ -96,3 +102,81 @@ def test_runs_as_a_module(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    """Another server on another port: records whatever reaches it (it should be nothing)."""
+
+    seen: ClassVar[list[tuple[str, str]]] = []
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def _answer(self) -> None:
+        self.seen.append((self.path, self.headers.get("Authorization", "")))
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.send_response(201)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    do_GET = do_POST = _answer
+
+
+def test_the_token_never_follows_a_redirect(registry: RegistryServer) -> None:
+    """Was: urllib followed the 307 and re-sent `Authorization: Bearer ...` to the other port."""
+    other = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    threading.Thread(target=other.serve_forever, daemon=True).start()
+    try:
+        registry.state.set_faults(redirect_to=f"http://127.0.0.1:{other.server_address[1]}")
+        client = RegistryClient(registry.url, TOKEN)
+        posted = client.post_passages([make_event(1)], "k")
+        flags = client.get_flags(since=0)
+    finally:
+        other.shutdown()
+        other.server_close()
+    assert _Recorder.seen == []
+    assert posted.status == 307 and flags.status == 307
+    assert posted.error is not None and "redirect" in posted.error and "registry.url" in posted.error
+    assert classify(posted.status) == Outcome.RETRY  # kept in the outbox until the URL is fixed
+    assert registry.state.events == {}
+
+
+@pytest.mark.parametrize(
+    ("url", "allowed"),
+    [
+        ("https://registry.example.gov.vn", True),
+        ("https://10.0.0.5:8443/base", True),
+        ("http://127.0.0.1:9000", True),
+        ("http://localhost:9000", True),
+        ("http://[::1]:9000", True),
+        ("http://registry.example.gov.vn", False),
+        ("http://10.0.0.5:9000", False),
+        ("ftp://registry.example.gov.vn", False),
+        ("https://user:pw@registry.example.gov.vn", False),
+        ("registry.example.gov.vn", False),
+    ],
+)
+def test_the_registry_url_must_be_https_except_to_loopback(url: str, allowed: bool, tmp_path: Path) -> None:
+    config = tmp_path / "hub.toml"
+    config.write_text(
+        f'signing_key = "{tmp_path / "k.pem"}"\n[registry]\nurl = "{url}"\ntoken_file = "{tmp_path / "t"}"\n'
+    )
+    if allowed:
+        assert load_hub_config(config).registry is not None
+        assert RegistryClient(url, TOKEN).base_url == url
+    else:
+        with pytest.raises(ConfigError) as err:
+            load_hub_config(config)
+        assert "registry.url" in str(err.value)
+        with pytest.raises(ValueError):
+            RegistryClient(url, TOKEN)
+
+
+def test_an_oversized_registry_reply_is_not_read_whole(registry: RegistryServer) -> None:
+    """Was: whatever the registry sent was read and decoded in full."""
+    for i in range(200):
+        registry.state.add_flag(f"{i:012d}", "F1", note="x" * 100)
+    small = RegistryClient(registry.url, TOKEN, max_reply_bytes=4096).get_flags(since=0)
+    assert small.status is None and small.error is not None and "4096" in small.error
+    assert json.loads(RegistryClient(registry.url, TOKEN).get_flags(since=0).body)["version"] == 200

@@ -157,3 +157,22 @@ def test_decommission_refuses_mixed_or_unknown_kiosks(ca: CertificateAuthority, 
     with pytest.raises(ValueError, match="not an active kiosk"):
         decommission([a], ca, tmp_path, ["kiosk-b"], restart=never)
     assert ca.revoked_serials() == set()
+
+
+@pytest.mark.parametrize("place", ["/etc/mosquitto/checkpoint/data", "/etc", "/usr/local/mosquitto"])
+def test_persistence_where_the_hardened_broker_cannot_write_is_refused(
+    ca: CertificateAuthority, tmp_path: Path, place: str
+) -> None:
+    with pytest.raises(ValueError, match="read-only for the broker"):
+        write_broker_config(tmp_path / "conf", ca, ["kiosk-a"], BrokerSettings(persistence_dir=place))
+    assert not (tmp_path / "conf").exists()  # refused before anything was written
+
+
+def test_persistence_can_live_apart_from_the_configuration(ca: CertificateAuthority, tmp_path: Path) -> None:
+    state = tmp_path / "var-lib-mosquitto"
+    files = write_broker_config(
+        tmp_path / "conf", ca, ["kiosk-a"], BrokerSettings(persistence_dir=str(state))
+    )
+    assert files.persistence == state and state.is_dir()
+    assert f"persistence_location {state}/\n" in files.conf.read_text()
+    assert not (tmp_path / "conf" / "data").exists()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import queue
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,7 @@ from provisioning.ca import CertificateAuthority
 from provisioning.keyfiles import write_private_key
 from tests.support.services import MosquittoBroker, broker_files_dir, free_port, mosquitto_file_owner
 from wire import topics
+from wire.envelope import MAX_ENVELOPE_BYTES, MAX_MQTT_PACKET_BYTES
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -434,3 +436,59 @@ def test_a_reload_alone_leaves_a_revoked_kiosks_session_open_which_is_why_decomm
     fleet.connected("kiosk-a").publish(topics.events("kiosk-a"), b"control")
     assert hub.received_until(topics.events("kiosk-a"), b"control") == []  # muted by the deny block...
     assert not c.gone.is_set()  # ...but still connected
+
+
+# -- sizes -------------------------------------------------------------------------------------------
+
+
+def test_an_oversized_publish_is_refused_and_the_largest_signed_document_still_passes(fleet: Fleet) -> None:
+    """`max_packet_size` in the generated config: was absent, so Mosquitto took any packet up to its own
+    256 MiB ceiling from any kiosk. The hub's largest document (MAX_ENVELOPE_BYTES) must still go out."""
+    assert f"max_packet_size {MAX_MQTT_PACKET_BYTES}\n" in fleet.files.conf.read_text()
+    kiosk_a = fleet.connected("kiosk-a")
+    kiosk_a.subscribe(topics.FLAGS_UPDATES)
+    hub = fleet.connected(HUB)
+    hub.subscribe(topics.ALL_EVENTS)
+
+    document = b"{" + b"x" * (MAX_ENVELOPE_BYTES - 2) + b"}"
+    hub.publish(topics.FLAGS_UPDATES, document)
+    assert kiosk_a.received_until(topics.FLAGS_UPDATES, document) == []
+
+    # MQTT 3.1.1, so the client cannot know the limit and sends it: the broker cuts the connection.
+    kiosk_b = fleet.connected("kiosk-b", protocol=mqtt.MQTTv311)
+    kiosk_b.client.publish(topics.events("kiosk-b"), b"x" * (MAX_MQTT_PACKET_BYTES + 1), qos=1)
+    assert kiosk_b.gone.wait(WAIT * 4), "the broker kept a client sending an oversized packet"
+    kiosk_a.publish(topics.events("kiosk-a"), b"after")
+    assert hub.received_until(topics.events("kiosk-a"), b"after") == []  # the oversized one never came
+
+
+def test_the_broker_saves_its_sessions_in_the_persistence_directory_not_beside_its_config(
+    tmp_path: Path,
+) -> None:
+    """The hub's layout: configuration read-only under /etc, persistence under /var/lib (here: two
+    directories of the test's own; docs/broker.md)."""
+    with broker_files_dir(tmp_path) as directory:
+        conf_dir, state_dir = directory / "etc", directory / "var-lib"
+        directory.mkdir(exist_ok=True)
+        directory.chmod(0o755)  # mkdtemp's 0700 would keep a root-started broker's `mosquitto` user out
+        ca = CertificateAuthority.create(tmp_path / "ca")
+        settings = BrokerSettings(
+            port=free_port(), bind_address="127.0.0.1", hostnames=("127.0.0.1",), hub_users=(HUB,),
+            persistence_dir=str(state_dir),
+        )  # fmt: skip
+        owner = mosquitto_file_owner()
+        files = write_broker_config(conf_dir, ca, KIOSKS, settings, (), owner=owner)
+        broker = MosquittoBroker(workdir=tmp_path / "run", port=settings.port, config_file=files.conf)
+        broker.start()
+        try:
+            broker.stop()  # a clean stop saves the persistence file
+            deadline = time.monotonic() + 10
+            while broker.running and time.monotonic() < deadline:
+                time.sleep(0.05)
+        finally:
+            broker.kill()
+        assert (state_dir / "mosquitto.db").is_file(), list(state_dir.iterdir())
+        assert sorted(p.name for p in conf_dir.iterdir()) == sorted(
+            p.name
+            for p in (files.conf, files.acl, files.cafile, files.crlfile, files.certfile, files.keyfile)
+        )

@@ -36,6 +36,17 @@ def test_save_load_and_verify_with_public_key_directory(tmp_path, alg):
     assert Verifier(trust).verify(text.encode(), NOW).outcome is Outcome.PASS
 
 
+def test_saving_over_an_older_world_readable_key_leaves_it_0600(tmp_path):
+    """Was: os.open(O_TRUNC) kept the old file's 0644 and wrote the new private key into it."""
+    key = create_issuer_key("VN-HN", "Ed25519")
+    stale = tmp_path / f"{key.kid.hex()}.key.pem"
+    stale.write_bytes(b"old")
+    stale.chmod(0o644)
+    private, _ = save_issuer_key(key, tmp_path)
+    assert private == stale and stat.S_IMODE(private.stat().st_mode) == 0o600
+    assert load_issuer_key(private, "VN-HN").kid == key.kid
+
+
 def test_bundle_trust_files_keep_their_purpose(tmp_path: Path) -> None:
     """A DSC given as a pass issuer (pass/ subdirectory) and an issuer key given as dcc: (prefix) keep that
     purpose in the bundle's trust directory, as the kiosk then reads it."""

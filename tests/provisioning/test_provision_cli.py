@@ -12,6 +12,7 @@ import csv
 import datetime as dt
 import json
 import logging
+import os
 import shutil
 import signal
 import stat
@@ -231,6 +232,45 @@ def test_bundle_installs_and_validates_with_the_kiosks_own_config_loader(hub: Hu
     assert len(TrustStore.from_paths(config.verify.trust)) == 1
     assert config.verify.hub_public_key is not None
     load_public_key(config.verify.hub_public_key.read_bytes())
+
+
+def test_bundles_carrying_the_flag_key_are_0600_from_the_first_byte_whatever_the_umask(
+    hub: Hub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Was: the tarball written 0644 (0666 under umask 0) with the fleet-wide flag.key inside, and a
+    directory bundle's flag.key written world-readable and chmod-ed afterwards. Any chmod seen here
+    records the file's mode just before it, so a write-then-chmod shows up even though it ends 0600."""
+    from provisioning.keyfiles import write_private
+
+    write_private(hub.dir / "flag.key", b"deployment-id-hash-key-0123456789\n")
+    before_chmod: dict[str, int] = {}
+    real_chmod = os.chmod
+
+    def recording_chmod(path: Any, chmod_mode: int, *args: Any, **kwargs: Any) -> None:
+        p = Path(path)
+        if p.is_file():
+            before_chmod[p.name] = mode(p)
+        real_chmod(path, chmod_mode, *args, **kwargs)
+
+    monkeypatch.setattr(os, "chmod", recording_chmod)
+    old_umask = os.umask(0)
+    try:
+        tarball = tmp_path / "kiosk-a.tar.gz"
+        directory = tmp_path / "kiosk-b-bundle"
+        for kiosk, out in (("kiosk-a", tarball), ("kiosk-b", directory)):
+            token = enroll(hub, kiosk)
+            csr = keygen(tmp_path / f"{kiosk}-etc", kiosk)
+            ok(*hub.args("kiosk", "sign", "--csr", csr, "--token", token, "--out", out))
+    finally:
+        os.umask(old_umask)
+    assert mode(tarball) == 0o600
+    with tarfile.open(tarball) as tar:
+        assert tar.getmember("flag.key").mode == 0o600
+    assert mode(directory / "flag.key") == 0o600
+    assert mode(directory / "kiosk.toml") == 0o644  # the public files stay readable
+    assert all(m & 0o077 == 0 for name, m in before_chmod.items() if name.endswith((".key", ".tar.gz"))), (
+        before_chmod
+    )
 
 
 def test_the_bundle_holds_no_private_key_as_a_directory_or_a_tarball(hub: Hub, tmp_path: Path) -> None:
@@ -839,3 +879,14 @@ def test_hub_and_kiosk_work_end_to_end_over_the_provisioned_tls_broker(
         service.stop_event.set()
         thread.join(20)
         broker.kill()
+
+
+def test_broker_config_keeps_persistence_out_of_etc_and_remembers_where(hub: Hub, tmp_path: Path) -> None:
+    in_etc = ("--persistence-dir", "/etc/mosquitto/x")
+    refused(
+        *hub.args("broker", "config", "--out", tmp_path / "conf", *in_etc), match="read-only for the broker"
+    )
+    state = tmp_path / "var-lib-mosquitto"
+    ok(*hub.args("broker", "config", "--out", tmp_path / "conf", "--persistence-dir", state))
+    ok(*hub.args("broker", "config"))  # regenerated (as decommissioning does): the same place
+    assert f"persistence_location {state}/" in (tmp_path / "conf" / "mosquitto.conf").read_text()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -39,11 +40,13 @@ def test_officer_confirms_overrides_and_types_a_paper_declaration(tmp_path: Path
     )
     frames = [phone_scene(CCCD, seed=i) for i in range(3)] + [background(640, 480)] * 3
     decisions: list[Decision] = []
+    later = [0.0]  # seconds the kiosk's monotonic clock is moved ahead (the officer's window expiring)
     service = KioskService(
         config,
         source=GeneratedSource(frames, fps=30),
         pin_factory=MockFactory(pin_class=MockPWMPin),
         on_decision=decisions.append,
+        monotonic=lambda: time.monotonic() + later[0],
     )
     service.flags.apply_delta(
         [
@@ -75,8 +78,21 @@ def test_officer_confirms_overrides_and_types_a_paper_declaration(tmp_path: Path
             {"officer_id": "CB-042", "action": "override", "verdict": "PASS", "event_id": confirmation},
         )
         assert code == 200 and body["verdict"] == "PASS"
-        code, body = post(url + "api/officer", {"action": "confirm"})
+        on_screen = body["event_id"]
+        code, body = post(url + "api/officer", {"action": "confirm", "event_id": on_screen})
         assert code == 422 and "officer_id" in body["error"]
+        # The event id is required, and must be the verdict on screen now.
+        code, body = post(url + "api/officer", {"officer_id": "CB-042", "action": "confirm"})
+        assert code == 422 and "event_id" in body["error"]
+        code, body = post(
+            url + "api/officer", {"officer_id": "CB-042", "action": "confirm", "event_id": shown["event_id"]}
+        )
+        assert code == 422 and "changed" in body["error"]
+        # Was: an override landed hours later on the stale verdict. The window is the hold time.
+        later[0] += 31  # past indicator.hold_s
+        late = {"officer_id": "CB-042", "action": "override", "verdict": "PASS", "event_id": on_screen}
+        code, body = post(url + "api/officer", late)
+        assert code == 422 and "no longer on screen" in body["error"]
 
         form = {"officer_id": "CB-042", "id_number": F0_PERSON, "name": "Lê Văn Cường", "dob": "1984-03-03"}
         code, body = post(url + "api/manual", form)
