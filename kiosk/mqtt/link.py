@@ -38,6 +38,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from kiosk import __version__
+from kiosk.liveness import CallbackErrors, Heartbeats, guarded
 from kiosk.mqtt.backoff import Backoff
 from kiosk.mqtt.config import MqttConfig
 from kiosk.mqtt.hubkeys import HubKeyRing
@@ -50,6 +51,10 @@ from wire.events import decode_ack, encode_events
 log = logging.getLogger(__name__)
 
 CONNACK_TIMEOUT_S = 10.0
+LOOP_NAME = "link"
+PURGE_INTERVAL_S = 3600.0  # retention and the size cap, in the link's idle time (never on the scan path)
+PURGE_FIRST_S = 60.0  # the first purge, once start-up is over
+ERROR_PAUSE_S = 0.5  # after an unexpected error in a pass of the loop: no busy spin, no dead thread
 
 # Which signed type may arrive on which topic, and which version counter it advances.
 FLAGS_VERSION = "flags"
@@ -74,6 +79,8 @@ class LinkStats:
     updates_rejected: int = 0
     last_rejection: str | None = None
     rejections: list[str] = field(default_factory=list)
+    loop_errors: int = 0  # passes of the network loop that raised (logged; the loop carries on)
+    purged: int = 0  # delivered passages removed by retention or the size cap
 
 
 @dataclass
@@ -95,6 +102,7 @@ class KioskLink:
         status_extra: Callable[[], dict[str, Any]] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         wall: Callable[[], datetime] = lambda: datetime.now(UTC),
+        heartbeats: Heartbeats | None = None,
     ) -> None:
         self.config = config
         self.kiosk_id = kiosk_id
@@ -118,6 +126,9 @@ class KioskLink:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        self.heartbeats = heartbeats if heartbeats is not None else Heartbeats(monotonic)
+        self.callback_errors = CallbackErrors()
+        self._next_purge = monotonic() + PURGE_FIRST_S
 
     # -- public ---------------------------------------------------------------------------------
 
@@ -154,28 +165,52 @@ class KioskLink:
     def _run(self) -> None:
         try:
             while not self._stop.is_set():
-                now = self._monotonic()
-                if self._client is None or not self._client.is_connected():
-                    if self._connected:
-                        self._lost("connection closed")
-                    if now >= self._next_attempt:
-                        self._connect()
-                if self._client is not None:
-                    rc = self._client.loop(timeout=0.05)
-                    failed = rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_AGAIN)
-                    if failed and self._connected:
-                        self._lost(mqtt.error_string(rc))
-                    elif failed and self._awaiting_connack:  # dropped before the CONNACK came
-                        self._awaiting_connack = False
-                        self._schedule_retry(f"connection closed during connect ({mqtt.error_string(rc)})")
-                if self._connected:
-                    self._pump()
-                    self._maybe_status()
-                else:
-                    self._wake.wait(min(0.2, max(0.0, self._next_attempt - self._monotonic())))
-                    self._wake.clear()
+                self.heartbeats.beat(LOOP_NAME)
+                try:
+                    self._pass()
+                except Exception:  # a bug or a failing disk must not end delivery for good
+                    self.stats.loop_errors += 1
+                    log.exception("mqtt link: a pass of the loop failed (%d so far)", self.stats.loop_errors)
+                    self._stop.wait(ERROR_PAUSE_S)
         finally:
+            self.heartbeats.forget(LOOP_NAME)
             self._shutdown()
+
+    def _pass(self) -> None:
+        """One pass: (re)connect when due, let paho read and write, publish, or idle."""
+        now = self._monotonic()
+        if self._client is None or not self._client.is_connected():
+            if self._connected:
+                self._lost("connection closed")
+            if now >= self._next_attempt:
+                self._connect()
+        if self._client is not None:
+            rc = self._client.loop(timeout=0.05)
+            failed = rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_AGAIN)
+            if failed and self._connected:
+                self._lost(mqtt.error_string(rc))
+            elif failed and self._awaiting_connack:  # dropped before the CONNACK came
+                self._awaiting_connack = False
+                self._schedule_retry(f"connection closed during connect ({mqtt.error_string(rc)})")
+        if self._connected:
+            self._pump()
+            self._maybe_status()
+        else:
+            self._wake.wait(min(0.2, max(0.0, self._next_attempt - self._monotonic())))
+            self._wake.clear()
+        self._maybe_purge()
+
+    def _maybe_purge(self) -> None:
+        """Retention and the size cap of the store, about hourly, from this thread rather than the
+        scan loop: a purge holds the store for a moment, which a scan must never wait for."""
+        now = self._monotonic()
+        if now < self._next_purge:
+            return
+        self._next_purge = now + PURGE_INTERVAL_S
+        removed = self.store.purge(self._wall())
+        self.stats.purged += removed
+        if removed:
+            log.info("store: purged %d delivered passages (retention, size cap)", removed)
 
     def _new_client(self) -> mqtt.Client:
         if self._protocol == mqtt.MQTTv5:
@@ -198,9 +233,10 @@ class KioskLink:
             )
         client.max_inflight_messages_set(max(20, self.config.max_inflight_batches * 2))
         client.will_set(topics.status(self.kiosk_id), self._status_payload("offline"), qos=1, retain=True)
-        client.on_connect = self._on_connect
-        client.on_disconnect = self._on_disconnect
-        client.on_message = self._on_message
+        # Guarded: paho re-raises a callback's exception out of loop(), which would end this thread.
+        client.on_connect = guarded("link.on_connect", self.callback_errors, self._on_connect)
+        client.on_disconnect = guarded("link.on_disconnect", self.callback_errors, self._on_disconnect)
+        client.on_message = guarded("link.on_message", self.callback_errors, self._on_message)
         return client
 
     def _connect(self) -> None:
@@ -330,6 +366,9 @@ class KioskLink:
                 self._update(message.topic, message.payload)
         except WireError as exc:
             self._reject(f"{message.topic}: {exc}")
+        except Exception as exc:  # e.g. the disk is full while saving an update: refused, not fatal
+            self._reject(f"{message.topic}: not applied: {type(exc).__name__}: {exc}")
+            raise  # counted and logged by the guard
 
     def _update(self, topic: str, payload: bytes) -> None:
         expected = {
@@ -410,6 +449,8 @@ class KioskLink:
                     "store": self.store.health.to_dict(),
                     "updates_rejected": self.stats.updates_rejected,
                     "last_rejection": self.stats.last_rejection,
+                    "callback_errors": sum(self.callback_errors.values()),
+                    "loop_errors": self.stats.loop_errors,
                     **self._status_extra(),
                 }
             )
