@@ -8,6 +8,13 @@ so delivery is this module's job, end to end:
 - if the oldest batch in flight is not acked within `ack_timeout_s`, or the connection drops,
   everything not yet acked is sent again from the oldest (go-back-N): the hub stores each
   `event_id` once, so re-sending is always safe and keeps the order;
+- after an ack timeout the window shrinks to one batch and grows by one with each batch acked
+  (TCP's slow start). Re-sending the whole window again and again was the cause of the outbox
+  that stopped draining after broker and hub restarts: the broker hands a shared subscription's
+  messages round robin to its members, a dead hub worker's session included, so with an even
+  number of batches per round the oldest one reached the dead member every time, and the hub,
+  storing in seq order, waited for it forever. A window of one alternates; it also stops a
+  busy hub from being handed the same window again while it is still working on the first copy;
 - reconnects use exponential backoff with full jitter, MQTT 5 with a session expiry (3.1.1
   where the broker is older), a retained status and a will that says "offline".
 
@@ -121,6 +128,7 @@ class KioskLink:
         self._next_attempt = 0.0
         self._awaiting_connack = False
         self._batches: list[_Batch] = []
+        self._window = config.max_inflight_batches  # batches in flight at most (see the docstring)
         self._sent_upto = 0
         self._next_status = 0.0
         self._stop = threading.Event()
@@ -332,10 +340,11 @@ class KioskLink:
     def _pump(self) -> None:
         now = self._monotonic()
         if self._batches and now - self._batches[0].sent_at > self.config.ack_timeout_s:
-            log.info("mqtt: hub has not acked seq %d within %.0fs: re-sending", self._batches[0].first_seq,
-                     self.config.ack_timeout_s)  # fmt: skip
+            first, timeout = self._batches[0].first_seq, self.config.ack_timeout_s
+            log.info("mqtt: hub has not acked seq %d within %.0fs: re-sending it alone", first, timeout)
+            self._window = 1
             self._restart_delivery()
-        while len(self._batches) < self.config.max_inflight_batches and self._client is not None:
+        while len(self._batches) < self._window and self._client is not None:
             events = self.store.outbox(limit=self.config.batch_size, after_seq=self._sent_upto)
             if not events:
                 return
@@ -353,7 +362,9 @@ class KioskLink:
         acked = set(event_ids)
         for batch in self._batches:
             batch.pending -= acked
+        done = sum(1 for b in self._batches if not b.pending)
         self._batches = [b for b in self._batches if b.pending]
+        self._window = min(self.config.max_inflight_batches, self._window + done)
         self._wake.set()
 
     # -- incoming -------------------------------------------------------------------------------
