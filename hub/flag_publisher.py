@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hub.db import Database
 from hub.flags import FlagChange, changes_since, head_version
 from hub.trust import current_trust_list
+from kiosk.liveness import CallbackErrors, guarded
 from provisioning.keyfiles import load_private_key
 from wire import flagsync, topics
 from wire.envelope import public_pem, seal
@@ -125,8 +126,11 @@ class FlagPublisher:
         if tls:
             self._client.tls_set(ca_certs=tls["ca_file"], certfile=tls["cert_file"], keyfile=tls["key_file"])
         self._client.reconnect_delay_set(0.2, 10)
-        self._client.on_connect = self._on_connect
-        self._client.on_message = self._on_status
+        # Guarded: both callbacks read the database; paho would re-raise an error out of its
+        # network thread and no flag would leave the hub again.
+        self.callback_errors = CallbackErrors()
+        self._client.on_connect = guarded("flags.on_connect", self.callback_errors, self._on_connect)
+        self._client.on_message = guarded("flags.on_status", self.callback_errors, self._on_status)
         self._host, self._port = host, port
 
     def start(self) -> FlagPublisher:
@@ -135,8 +139,20 @@ class FlagPublisher:
         return self
 
     def stop(self) -> None:
+        self._stopped = True
         self._client.disconnect()
         self._client.loop_stop()
+
+    def problems(self) -> list[str]:
+        """What keeps the watchdog from being pinged: paho's network thread has ended (see IngestWorker)."""
+        network = getattr(self._client, "_thread", None)
+        if (
+            getattr(self, "_stopped", False)
+            or not isinstance(network, threading.Thread)
+            or network.is_alive()
+        ):
+            return []
+        return [f"{network.name} (flag publisher) has ended"]
 
     def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         if reason.is_failure:
@@ -209,7 +225,7 @@ class FlagPublisher:
             return
         try:
             status = json.loads(message.payload)
-        except (UnicodeDecodeError, json.JSONDecodeError):
+        except (ValueError, RecursionError):
             return
         if not isinstance(status, dict) or status.get("state") != "online":
             return
