@@ -11,12 +11,12 @@ import pytest
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from hub.db import Database
 from kiosk.mqtt.link import KioskLink
 from kiosk.store import KioskStore
 from tests.support.linkrig import (
     drained,
     fast_link_config,
-    hub_database,
     passage_fields,
     start_hub,
     stored_count,
@@ -29,9 +29,9 @@ from wire import topics
 
 @pytest.mark.parametrize("protocol", ["5", "3.1.1"])
 def test_passages_reach_the_hub_once_and_leave_the_outbox(
-    broker: MosquittoBroker, tmp_path: Path, protocol: str
+    broker: MosquittoBroker, hub_db: Database, tmp_path: Path, protocol: str
 ) -> None:
-    db = hub_database(tmp_path / "hub.db")
+    db = hub_db
     hub = start_hub(db, broker.port)
     store = KioskStore(tmp_path / "kiosk.db")
     for i in range(120):
@@ -45,9 +45,9 @@ def test_passages_reach_the_hub_once_and_leave_the_outbox(
 
 
 def test_broker_killed_and_restarted_mid_stream_loses_nothing(
-    broker: MosquittoBroker, tmp_path: Path
+    broker: MosquittoBroker, hub_db: Database, tmp_path: Path
 ) -> None:
-    db = hub_database(tmp_path / "hub.db")
+    db = hub_db
     store = KioskStore(tmp_path / "kiosk.db")
     hub = start_hub(db, broker.port)
     stop = threading.Event()
@@ -101,7 +101,7 @@ def _crashed_hub_worker(broker: MosquittoBroker) -> None:
 
 
 def test_an_even_window_does_not_always_send_the_oldest_batch_to_a_dead_hub_worker(
-    broker: MosquittoBroker, tmp_path: Path
+    broker: MosquittoBroker, hub_db: Database, tmp_path: Path
 ) -> None:
     """The cause of the 1-in-8 failure under load (issue 12 item 12): after the hub restart, the dead
     worker's session takes every other message. Go-back-N re-sent the whole window; with an even number
@@ -109,7 +109,7 @@ def test_an_even_window_does_not_always_send_the_oldest_batch_to_a_dead_hub_work
     seq order, deferred all the rest: nothing drained. The link now re-sends the oldest batch alone
     after a timeout (window of one, growing again with acks)."""
     _crashed_hub_worker(broker)
-    db = hub_database(tmp_path / "hub.db")
+    db = hub_db
     hub = start_hub(db, broker.port)
     store = KioskStore(tmp_path / "kiosk.db")
     for i in range(100):  # two batches of 50
@@ -121,8 +121,10 @@ def test_an_even_window_does_not_always_send_the_oldest_batch_to_a_dead_hub_work
     assert stored_seqs(db) == list(range(1, 101))
 
 
-def test_hub_absent_for_a_long_stretch_then_back(broker: MosquittoBroker, tmp_path: Path) -> None:
-    db = hub_database(tmp_path / "hub.db")
+def test_hub_absent_for_a_long_stretch_then_back(
+    broker: MosquittoBroker, hub_db: Database, tmp_path: Path
+) -> None:
+    db = hub_db
     store = KioskStore(tmp_path / "kiosk.db")
     with KioskLink(fast_link_config(broker.port, ack_timeout_s=0.3), "kiosk-1", store) as link:
         for i in range(300):
