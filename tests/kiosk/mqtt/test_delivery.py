@@ -24,6 +24,7 @@ from tests.support.linkrig import (
     wait_for,
 )
 from tests.support.services import MosquittoBroker
+from tests.support.stress import report
 from wire import topics
 
 
@@ -40,6 +41,7 @@ def test_passages_reach_the_hub_once_and_leave_the_outbox(
         wait_for(drained(store), 30, "the outbox to drain")
         assert link.connected
     hub.stop()
+    report(range(1, 121), stored_seqs(db))
     assert stored_seqs(db) == list(range(1, 121))
     assert stored_count(db) == 120
 
@@ -81,6 +83,7 @@ def test_broker_killed_and_restarted_mid_stream_loses_nothing(
         wait_for(drained(store), 60, "the outbox to drain after broker restarts")
         assert link.stats.disconnects >= 3
     hub.stop()
+    report([e.seq for e in recorded if e is not None], stored_seqs(db))
     assert len(recorded) > 100
     assert stored_seqs(db) == list(range(1, len(recorded) + 1))  # gap-free and in the kiosk's order
     assert stored_count(db) == len(recorded)
@@ -118,6 +121,7 @@ def test_an_even_window_does_not_always_send_the_oldest_batch_to_a_dead_hub_work
         wait_for(drained(store), 30, "the outbox to drain past a dead member of the shared group")
         assert link.stats.resends >= 1
     hub.stop()
+    report(range(1, 101), stored_seqs(db))
     assert stored_seqs(db) == list(range(1, 101))
 
 
@@ -135,6 +139,7 @@ def test_hub_absent_for_a_long_stretch_then_back(
         hub = start_hub(db, broker.port)
         wait_for(drained(store), 60, "the outbox to drain once the hub is back")
         hub.stop()
+    report(range(1, 301), stored_seqs(db))
     assert stored_seqs(db) == list(range(1, 301))
     assert stored_count(db) == 300
 

@@ -28,6 +28,7 @@ from tests.support.linkrig import (
     wait_for,
 )
 from tests.support.services import MosquittoBroker
+from tests.support.stress import report
 from wire import topics
 from wire.envelope import Signed, seal
 
@@ -76,6 +77,7 @@ def test_a_full_disk_while_saving_an_update_does_not_stop_delivery(
         assert beats.stale(5.0) == []
         assert link.stats.updates_rejected >= 1 and store.applied_version("flags") is None
     hub.stop()
+    report(range(1, 31), stored_seqs(db))
     assert stored_seqs(db) == list(range(1, 31))
     assert "link" not in beats.ages()  # a stopped link is no longer expected to beat
 
