@@ -180,3 +180,16 @@ def test_the_example_hub_config_is_valid() -> None:
     config = load_hub_config(REPO_ROOT / "examples" / "hub.toml")
     assert config.mqtt.tls is not None and config.registry is not None
     assert config.mqtt.client_ids() == ["hub-ingest-1", "hub-flags"]
+
+
+def test_rejects_lists_refused_and_dead_lettered_events_for_operators(hub_config: Path) -> None:
+    db = db_of(hub_config)
+    poison = make_event(1)
+    poison["subject"] = {"id_number": None, "name": "X", "dob": "1" * 60}
+    store_events(db, [poison], now=T0, from_kiosk="kiosk-1", in_order=True)
+    db.dispose()
+    out = json.loads(run(hub_config, "rejects", "--json"))
+    assert [(r["kiosk_id"], r["event_id"]) for r in out] == [("kiosk-1", poison["event_id"])]
+    assert out[0]["reason"].startswith("subject") and "body" not in out[0]
+    assert poison["event_id"] in run(hub_config, "rejects", "--kiosk", "kiosk-1")
+    assert poison["event_id"] not in run(hub_config, "rejects", "--kiosk", "kiosk-2")
