@@ -186,7 +186,7 @@ class KioskStore:
                 "SELECT body FROM passages WHERE delivered_at IS NULL AND seq > ? ORDER BY seq LIMIT ?",
                 [after_seq, limit],
             ).fetchall()
-        return [PassageEvent.from_dict(_json(body)) for (body,) in rows]
+        return [PassageEvent.from_dict(_json(body), validate=False) for (body,) in rows]
 
     def backlog(self) -> int:
         with self._lock:
@@ -219,7 +219,7 @@ class KioskStore:
         """Every stored passage in seq order (tests, export)."""
         with self._lock:
             rows = self.db.execute("SELECT body FROM passages ORDER BY seq").fetchall()
-        return [PassageEvent.from_dict(_json(body)) for (body,) in rows]
+        return [PassageEvent.from_dict(_json(body), validate=False) for (body,) in rows]
 
     # -- retention ------------------------------------------------------------------------------
 

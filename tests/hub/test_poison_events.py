@@ -143,3 +143,27 @@ def test_an_unfixed_kiosks_poison_event_is_refused_acked_and_blocks_nobody(
     with pg_hub_db.begin() as conn:
         reject = conn.execute(sa.select(event_rejects.c.event_id, event_rejects.c.reason)).one()
     assert reject.event_id == poison["event_id"] and reject.reason.startswith("subject")
+
+
+def test_a_poison_event_recorded_before_the_upgrade_leaves_the_kiosks_outbox(
+    broker: MosquittoBroker, pg_hub_db: Database, tmp_path: Path
+) -> None:
+    """An outbox written by the unfixed kiosk software still holds the 60-character dob: the upgraded
+    kiosk sends it as recorded (never stuck on its own store), the hub refuses it in its place and acks."""
+    store = KioskStore(tmp_path / "kiosk-1.db")
+    old = {**passage_fields(0), "seq": 1, "kind": "hc1", "verdict": "DENY", "reasons": ["kid_unknown"],
+           "subject": {"id_number": None, "name": "NGUYEN VAN A", "dob": "1" * 60}}  # fmt: skip
+    store.db.execute(
+        "INSERT INTO passages(seq, event_id, body, scanned_at) VALUES (1, ?, ?, ?)",
+        [old["event_id"], json.dumps(old), old["scanned_at"]],
+    )
+    store.db.execute("UPDATE meta SET value = '2' WHERE key = 'next_seq'")
+    for i in range(1, 10):
+        store.record(passage_fields(i))
+    hub = start_hub(pg_hub_db, broker.port)
+    with KioskLink(fast_link_config(broker.port), "kiosk-1", store):
+        wait_for(drained(store), 30, "the outbox, old poison included, to drain")
+    hub.stop()
+    assert [s for _, s, _, _ in rows(pg_hub_db)] == list(range(2, 11))
+    with pg_hub_db.begin() as conn:
+        assert conn.execute(sa.select(event_rejects.c.event_id)).scalar_one() == old["event_id"]
