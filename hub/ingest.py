@@ -267,11 +267,12 @@ def _commit(db: Database, prepared: list[_Prepared], now: dt.datetime, in_order:
                 _conflicting_duplicates(conn, [r for r in ordered if r["event_id"] not in new_ids], now)
             )
         positions = [(r["kiosk_id"], r["seq"], r["checkpoint_id"]) for r in ordered]
-        positions += [
-            (r.kiosk, r.seq, None)
-            for i, r in enumerate(rejects)
-            if i in kept_rejects and r.kiosk and r.seq is not None
-        ]
+        if in_order:  # a refused event's seq counts only where the log's order is kept
+            positions += [
+                (r.kiosk, r.seq, None)
+                for i, r in enumerate(rejects)
+                if i in kept_rejects and r.kiosk and r.seq is not None
+            ]
         if positions:
             _touch_kiosks(db, conn, positions, now)
         if reject_rows:
