@@ -30,6 +30,7 @@ from hub.flags import FlagChange, changes_since, dead_letter_change, head_versio
 from hub.mqtt_ingest import MAX_STATUS_BYTES
 from hub.rules import RULES_DOC
 from hub.trust import TRUST_DOC
+from kiosk.liveness import CallbackErrors, guarded
 from provisioning.keyfiles import load_private_key
 from wire import flagsync, topics
 from wire.envelope import public_pem, seal
@@ -173,8 +174,11 @@ class FlagPublisher:
         if tls:
             self._client.tls_set(ca_certs=tls["ca_file"], certfile=tls["cert_file"], keyfile=tls["key_file"])
         self._client.reconnect_delay_set(0.2, 10)
-        self._client.on_connect = self._on_connect
-        self._client.on_message = self._on_status
+        # Guarded: both callbacks read the database; paho would re-raise an error out of its
+        # network thread and no flag would leave the hub again.
+        self.callback_errors = CallbackErrors()
+        self._client.on_connect = guarded("flags.on_connect", self.callback_errors, self._on_connect)
+        self._client.on_message = guarded("flags.on_status", self.callback_errors, self._on_status)
         self._host, self._port = host, port
 
     def start(self) -> FlagPublisher:
@@ -183,8 +187,20 @@ class FlagPublisher:
         return self
 
     def stop(self) -> None:
+        self._stopped = True
         self._client.disconnect()
         self._client.loop_stop()
+
+    def problems(self) -> list[str]:
+        """What keeps the watchdog from being pinged: paho's network thread has ended (see IngestWorker)."""
+        network = getattr(self._client, "_thread", None)
+        if (
+            getattr(self, "_stopped", False)
+            or not isinstance(network, threading.Thread)
+            or network.is_alive()
+        ):
+            return []
+        return [f"{network.name} (flag publisher) has ended"]
 
     def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         if reason.is_failure:
@@ -290,7 +306,7 @@ class FlagPublisher:
             return  # a status is a few hundred bytes: a larger one is not parsed at all
         try:
             status = json.loads(message.payload)
-        except (UnicodeDecodeError, json.JSONDecodeError):
+        except (ValueError, RecursionError):
             return
         if not isinstance(status, dict) or status.get("state") != "online":
             return

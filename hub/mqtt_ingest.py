@@ -34,8 +34,10 @@ from paho.mqtt.properties import Properties
 
 from hub.db import Database
 from hub.ingest import store_many
+from kiosk.liveness import CallbackErrors, Heartbeats, guarded
 from wire import topics
-from wire.events import MAX_BATCH, MAX_MESSAGE_BYTES, encode_ack
+from wire.errors import WireError
+from wire.events import decode_batch, encode_ack
 
 log = logging.getLogger(__name__)
 
@@ -62,10 +64,17 @@ class IngestWorker:
         tls: dict[str, str] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         on_status: Callable[[str, dict[str, Any]], None] | None = None,
+        heartbeats: Heartbeats | None = None,
     ) -> None:
         self.db = db
+        self.heartbeats = heartbeats if heartbeats is not None else Heartbeats()
+        self.callback_errors = CallbackErrors()
+        self.dead_lettered = 0  # valid events the database refused: kept in event_rejects, acked
+        self.refused_messages = 0  # messages that were not a batch of events at all (not JSON, too big)
         self._clock = clock
-        self._on_status = on_status
+        # A database error while writing a status row is counted here and the status dropped (the
+        # kiosk sends another within its status interval); before, it ended paho's network thread.
+        self._on_status = guarded("ingest.on_status", self.callback_errors, on_status) if on_status else None
         if not 0 <= partition < partitions:
             raise ValueError(f"partition {partition} of {partitions}")
         self._partition, self._partitions = partition, partitions
@@ -79,6 +88,7 @@ class IngestWorker:
         self._inbox: queue.Queue[tuple[str, list[Any]]] = queue.Queue()
         self._stopping = threading.Event()
         self._storer = threading.Thread(target=self._store_loop, name=f"{client_id}-store", daemon=True)
+        self._store_name = f"{client_id}-store"
         self.connected = threading.Event()
         self._client = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5
@@ -86,9 +96,13 @@ class IngestWorker:
         if tls:
             self._client.tls_set(ca_certs=tls["ca_file"], certfile=tls["cert_file"], keyfile=tls["key_file"])
         self._client.reconnect_delay_set(0.2, 10)
-        self._client.on_connect = self._on_connect
-        self._client.on_disconnect = lambda *_a: self.connected.clear()
-        self._client.on_message = self._on_message
+        # Guarded: paho re-raises a callback's exception, which would end its network thread.
+        errors = self.callback_errors
+        self._client.on_connect = guarded("ingest.on_connect", errors, self._on_connect)
+        self._client.on_disconnect = guarded(
+            "ingest.on_disconnect", errors, lambda *_a: self.connected.clear()
+        )
+        self._client.on_message = guarded("ingest.on_message", errors, self._on_message)
         self._host, self._port, self._expiry = host, port, session_expiry_s
 
     def start(self) -> IngestWorker:
@@ -98,6 +112,16 @@ class IngestWorker:
         self._storer.start()
         self._client.loop_start()
         return self
+
+    def problems(self) -> list[str]:
+        """What keeps the watchdog from being pinged: a thread of this worker that has ended."""
+        if self._stopping.is_set():
+            return []
+        # paho keeps its network thread in `_thread` (no public accessor); with every callback guarded
+        # only a bug in paho itself could end it, but then nothing would be read: worth a restart.
+        network = getattr(self._client, "_thread", None)
+        threads = [self._storer, *([network] if isinstance(network, threading.Thread) else [])]
+        return [f"{t.name} has ended" for t in threads if not t.is_alive()]
 
     def stop(self) -> None:
         """Stop taking messages; what is still queued is not acked (the kiosks will re-send it)."""
@@ -126,20 +150,12 @@ class IngestWorker:
             return
         if self._partitions > 1 and topics.kiosk_partition(kiosk_id, self._partitions) != self._partition:
             return  # another worker's kiosk: its partition's group got the same message
-        if len(message.payload) > MAX_MESSAGE_BYTES:  # bounded before parsing: JSON parsing is not
-            log.warning("hub ingest: %d-byte message from %s dropped", len(message.payload), kiosk_id)
+        try:  # the wire's size and batch limits; each event is validated on its own when stored
+            batch = decode_batch(message.payload)
+        except WireError as exc:
+            log.warning("hub ingest: message from %s dropped: %s", kiosk_id, exc)
             self.errors += 1
-            return
-        try:
-            body = json.loads(message.payload)
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            log.warning("hub ingest: non-JSON message from %s dropped", kiosk_id)
-            self.errors += 1
-            return
-        batch = body if isinstance(body, list) else [body]
-        if len(batch) > MAX_BATCH:
-            log.warning("hub ingest: batch of %d events from %s dropped", len(batch), kiosk_id)
-            self.errors += 1
+            self.refused_messages += 1
             return
         self._inbox.put((kiosk_id, batch))
 
@@ -153,49 +169,61 @@ class IngestWorker:
         """
         waiting: list[tuple[float, str, list[Any]]] = []  # (give up at, kiosk, events still deferred)
         while not self._stopping.is_set():
-            group: list[tuple[str, list[Any]]] = [(k, b) for _, k, b in waiting]
+            self.heartbeats.beat(self._store_name)
             try:
-                group.append(self._inbox.get(timeout=GAP_RETRY_S if waiting else 0.2))
-            except queue.Empty:
-                if not waiting:
-                    continue
-            while len(group) < MAX_GROUP_MESSAGES:
-                try:
-                    group.append(self._inbox.get_nowait())
-                except queue.Empty:
-                    break
-            deadlines = [d for d, _, _ in waiting]
-            try:
-                results = store_many(self.db, group, now=self._clock(), in_order=True)
-            except Exception:  # the database is down or full: do not ack, the kiosks will re-send
-                log.exception("hub ingest: storing %d messages failed", len(group))
-                self.errors += len(group)
+                waiting = self._store_pass(waiting)
+            except Exception:  # a bug must not end the worker: what was not acked is re-sent
+                log.exception("hub ingest: a pass of the store loop failed")
+                self.errors += 1
                 waiting = []
+        self.heartbeats.forget(self._store_name)
+
+    def _store_pass(self, waiting: list[tuple[float, str, list[Any]]]) -> list[tuple[float, str, list[Any]]]:
+        """One group: take what queued up, store it in one transaction, ack; returns what still waits."""
+        group: list[tuple[str, list[Any]]] = [(k, b) for _, k, b in waiting]
+        try:
+            group.append(self._inbox.get(timeout=GAP_RETRY_S if waiting else 0.2))
+        except queue.Empty:
+            if not waiting:
+                return []
+        while len(group) < MAX_GROUP_MESSAGES:
+            try:
+                group.append(self._inbox.get_nowait())
+            except queue.Empty:
+                break
+        deadlines = [d for d, _, _ in waiting]
+        try:
+            results = store_many(self.db, group, now=self._clock(), in_order=True)
+        except Exception:  # the database is down or full: do not ack, the kiosks will re-send
+            log.exception("hub ingest: storing %d messages failed", len(group))
+            self.errors += len(group)
+            return []
+        self.stored_messages += len(group) - len(deadlines)
+        now = time.monotonic()
+        acks: dict[str, list[str]] = {}
+        still_waiting: list[tuple[float, str, list[Any]]] = []
+        for i, ((kiosk_id, batch), result) in enumerate(zip(group, results, strict=True)):
+            acks.setdefault(kiosk_id, []).extend(result.acked)
+            self.dead_lettered += len(result.dead_lettered)
+            if not result.deferred:
                 continue
-            self.stored_messages += len(group) - len(deadlines)
-            now = time.monotonic()
-            acks: dict[str, list[str]] = {}
-            waiting = []
-            for i, ((kiosk_id, batch), result) in enumerate(zip(group, results, strict=True)):
-                acks.setdefault(kiosk_id, []).extend(result.acked)
-                if not result.deferred:
-                    continue
-                give_up = deadlines[i] if i < len(deadlines) else now + GAP_WAIT_S
-                if now < give_up:
-                    self.gap_waits += 1
-                    deferred = set(result.deferred)
-                    still = [e for e in batch if isinstance(e, dict) and e.get("event_id") in deferred]
-                    waiting.append((give_up, kiosk_id, still))
-            for kiosk_id, acked in acks.items():
-                if acked:
-                    self._client.publish(topics.acks(kiosk_id), encode_ack(acked), qos=1)
+            give_up = deadlines[i] if i < len(deadlines) else now + GAP_WAIT_S
+            if now < give_up:
+                self.gap_waits += 1
+                deferred = set(result.deferred)
+                still = [e for e in batch if isinstance(e, dict) and e.get("event_id") in deferred]
+                still_waiting.append((give_up, kiosk_id, still))
+        for kiosk_id, acked in acks.items():
+            if acked:
+                self._client.publish(topics.acks(kiosk_id), encode_ack(acked), qos=1)
+        return still_waiting
 
     def _status(self, kiosk_id: str, payload: bytes) -> None:
         if self._on_status is None or not payload or len(payload) > MAX_STATUS_BYTES:
             return
         try:
             status = json.loads(payload)
-        except (UnicodeDecodeError, json.JSONDecodeError):
+        except (ValueError, RecursionError):  # not JSON, not UTF-8, absurd numbers or nesting
             return
         if isinstance(status, dict):
             self._on_status(kiosk_id, status)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from hub.db import Database, from_db_time, to_db_time
-from hub.schema import events
+from hub.schema import event_rejects, events
 from kiosk.clitools import escape_text
 
 VERDICTS = ("PASS", "DENY", "REVIEW")
@@ -237,3 +237,27 @@ def report_dict(report: list[CheckpointDay]) -> list[dict[str, object]]:
         }
         for d in report
     ]
+
+
+def event_rejects_list(
+    db: Database, *, limit: int = 50, kiosk_id: str | None = None
+) -> list[dict[str, object]]:
+    """Events the hub refused or could not store, newest first: what operators look at when a kiosk's
+    passage is missing. Invalid events (the reason names the field) and dead-lettered ones (the
+    database refused a valid row: the reason starts with `hub.ingest.NOT_STORABLE`) were acked to the
+    kiosk, so this table is the only place they are kept. The body is not listed: it may hold personal
+    fields exactly as a kiosk sent them."""
+    q = sa.select(
+        event_rejects.c.id,
+        event_rejects.c.received_at,
+        event_rejects.c.kiosk_id,
+        event_rejects.c.event_id,
+        event_rejects.c.reason,
+    ).order_by(event_rejects.c.id.desc())
+    if kiosk_id:
+        q = q.where(event_rejects.c.kiosk_id == kiosk_id)
+    with db.begin() as conn:
+        return [
+            {**r._mapping, "received_at": from_db_time(r.received_at).isoformat()}
+            for r in conn.execute(q.limit(limit))
+        ]

@@ -27,6 +27,7 @@ from hub.mqtt_ingest import IngestWorker
 from hub.registry.client import RegistryClient
 from hub.registry.forwarder import Forwarder, ForwarderConfig
 from hub.schema import migrate
+from kiosk.liveness import Heartbeats, watchdog_ok
 from kiosk.sdnotify import SystemdNotifier, watchdog_interval_s
 from kiosk.verify.flags import DEFAULT_KEY, read_flag_key
 
@@ -50,6 +51,7 @@ class HubService:
         self.db: Database = open_database(config.database_url)
         migrate(self.db, utc_now())
         self.stop_event = threading.Event()
+        self.heartbeats = Heartbeats()
         m = config.mqtt
         *ingest_ids, flags_id = m.client_ids()
         self.workers = [
@@ -62,6 +64,7 @@ class HubService:
                 on_status=self._status if i == 0 else None,
                 partition=i,
                 partitions=len(ingest_ids),
+                heartbeats=self.heartbeats,
             )
             for i, client_id in enumerate(ingest_ids)
         ]
@@ -99,6 +102,7 @@ class HubService:
     def _flag_loop(self) -> None:
         next_poll = 0.0
         while not self.stop_event.is_set():
+            self.heartbeats.beat("flags")
             self._flags_changed.wait(1.0)  # an operator's flag goes out at once; the CLI's within a second
             self._flags_changed.clear()
             if self.stop_event.is_set():
@@ -135,7 +139,10 @@ class HubService:
             forwarder = Forwarder(self.db, self.registry, settings)
             self._threads.append(
                 threading.Thread(
-                    target=forwarder.run, args=(self.stop_event, utc_now), name="forwarder", daemon=True
+                    target=forwarder.run,
+                    args=(self.stop_event, utc_now, lambda: self.heartbeats.beat("forwarder")),
+                    name="forwarder",
+                    daemon=True,
                 )
             )
         for thread in self._threads:
@@ -159,23 +166,40 @@ class HubService:
         self.db.dispose()
         log.info("hub stopped")
 
-    def healthy(self) -> bool:
-        """What the systemd watchdog ping vouches for: the database answers and no thread has died."""
-        if any(not t.is_alive() for t in self._threads):
-            return False
+    def problems(self, period_s: float) -> list[str]:
+        """Why the watchdog must not be pinged now; empty while the hub works.
+
+        Every loop (each ingest worker's store loop, the flag loop, the forwarder) must have run within
+        `period_s` (a heartbeat, not traffic: an idle hub or a registry outage is not a reason), no
+        thread may have ended (paho's included), and the database must answer."""
+        extra = [f"{t.name} has ended" for t in self._threads if not t.is_alive()]
+        for worker in self.workers:
+            extra += worker.problems()
+        extra += self.publisher.problems()
         try:
             with self.db.begin() as conn:
                 conn.execute(sa.text("SELECT 1"))
-        except sa.exc.SQLAlchemyError:
-            return False
-        return True
+        except sa.exc.SQLAlchemyError as exc:
+            extra.append(f"database: {type(exc).__name__}")
+        return watchdog_ok(self.heartbeats, period_s, lambda: extra)
+
+    def healthy(self, period_s: float = 30.0) -> bool:
+        """What the systemd watchdog ping vouches for (see `problems`)."""
+        return not self.problems(period_s)
 
     def _supervise(self) -> None:
         """Until stopped: ping the watchdog while healthy (an unhealthy hub is restarted by systemd)."""
         interval = watchdog_interval_s()
+        reported: list[str] = []
         while not self.stop_event.wait(interval or 3600):
-            if interval is not None and self.healthy():
+            if interval is None:
+                continue
+            problems = self.problems(2 * interval)  # the whole WatchdogSec (the ping comes every half)
+            if not problems:
                 self.notifier.watchdog()
+            elif problems != reported:
+                log.error("hub unhealthy, withholding the watchdog ping: %s", "; ".join(problems))
+            reported = problems
 
     def install_signal_handlers(self) -> None:
         def stop(signum: int, _frame: object) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 from kiosk.clock import ClockReading
 from kiosk.pipeline import Decision
 from kiosk.verify.verdict import Verdict
-from wire.events import MAX_TEXT, format_time, new_event_id, payload_digest
+from wire.events import MAX_DOB, MAX_TEXT, UNSTORABLE, format_time, new_event_id, payload_digest
 from wire.identity import is_person_id
 
 
@@ -53,12 +53,20 @@ def event_fields(
 
 def _wire_subject(subject: dict[str, str | None]) -> dict[str, str | None] | None:
     """Fit a parsed subject to the wire contract: only a full 12-digit id (a masked PC-Covid number
-    identifies nobody and cannot be traced), texts bounded."""
+    identifies nobody and cannot be traced), texts bounded to the hub's columns and stripped of what no
+    database stores (wire.events refuses both, and a passage the store refuses would be lost)."""
     id_number = subject.get("id_number")
     if id_number is not None and not is_person_id(id_number):  # ASCII digits: str.isdigit is not enough
         id_number = None
-    name = (subject.get("name") or None) and str(subject["name"])[:MAX_TEXT]
-    dob = (subject.get("dob") or None) and str(subject["dob"])[:MAX_TEXT]
+    name = _fit(subject.get("name"), MAX_TEXT)
+    dob = _fit(subject.get("dob"), MAX_DOB)
     if id_number is None and name is None and dob is None:
         return None
     return {"id_number": id_number, "name": name, "dob": dob}
+
+
+def _fit(text: str | None, limit: int) -> str | None:
+    """A text the wire accepts: unstorable characters replaced, cut to `limit`; None when empty."""
+    if not text:
+        return None
+    return UNSTORABLE.sub("\ufffd", str(text))[:limit] or None

@@ -3,8 +3,10 @@
 Start-up validates everything once (config, trust material, flags, hub key) and fails loudly if
 something is wrong; after that nothing is fatal: a lost camera is reopened, a missing network is
 waited out, a full disk is reported. systemd learns we are ready (READY=1) only once the camera
-thread, the store and the link are up, and gets a watchdog ping from the main loop, so a hung
-loop is restarted. SIGTERM stops the loop; the link says "offline", and every passage already
+thread, the store and the link are up, and gets a watchdog ping from the main loop only while
+every loop (capture, scan, link) has run within the watchdog period, so a hung or dead thread is
+restarted (kiosk/liveness.py); an offline kiosk, or one whose camera is gone, keeps its loops
+running and is not. SIGTERM stops the loop; the link says "offline", and every passage already
 recorded stays in the store for the next start.
 """
 
@@ -32,6 +34,7 @@ from kiosk.config import KioskConfig
 from kiosk.decode import FrameScanner
 from kiosk.display import Indicator
 from kiosk.display.buttons import OfficerButtons
+from kiosk.liveness import Heartbeats, watchdog_ok
 from kiosk.mqtt.link import KioskLink
 from kiosk.officer import OfficerInputError, manual_declaration, officer_decision, officer_target
 from kiosk.pipeline import Decision, ScanPipeline, run_until_stopped
@@ -127,7 +130,12 @@ class KioskService:
             floor=self.time_floor,
             tolerance_s=config.policy.clock_skew_s,
         )
-        self.capture = LatestFrameCapture(source or open_source(config.camera), on_event=self._camera_event)
+        self.heartbeats = Heartbeats()
+        self.capture = LatestFrameCapture(
+            source or open_source(config.camera),
+            on_event=self._camera_event,
+            heartbeat=lambda: self.heartbeats.beat("capture"),
+        )
         self.pipeline = ScanPipeline(
             self.scanner, self.verifier, self.indicator, self.clock, recorder=self._record
         )
@@ -146,6 +154,7 @@ class KioskService:
                 on_update=self._apply_update,
                 on_signed=self._hub_signed,
                 status_extra=self.status_fields,
+                heartbeats=self.heartbeats,
             )
             if not hub_keys:
                 log.warning("no verify.hub_public_key: every flag, trust and command update will be refused")
@@ -373,12 +382,20 @@ class KioskService:
         watchdog = watchdog_interval_s()
         next_ping = 0.0
 
+        reported: list[str] = []
+
         def idle() -> None:
-            nonlocal next_ping
+            nonlocal next_ping, reported
+            self.heartbeats.beat("scan")
             now = time.monotonic()
             if watchdog is not None and now >= next_ping:
-                self.notifier.watchdog()
                 next_ping = now + watchdog
+                problems = watchdog_ok(self.heartbeats, 2 * watchdog)  # the whole WatchdogSec
+                if not problems:
+                    self.notifier.watchdog()
+                elif problems != reported:
+                    log.error("withholding the watchdog ping: %s", "; ".join(problems))
+                reported = problems
             self.store.retry_held()
             self.time_floor.persist()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -26,9 +27,24 @@ VERDICTS = frozenset({"PASS", "DENY", "REVIEW"})
 MAX_BATCH = 1000
 MAX_MESSAGE_BYTES = 1 << 20
 
-_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
-_DIGEST = re.compile(r"^[0-9a-f]{64}$")
+# Bounds of every field, no wider than the hub's columns (hub/schema.py `events`) and integer types
+# (BIGINT): an event that passes here is one the hub's database can store on either backend, so a bad
+# event is refused by validation, with a reason, instead of failing an INSERT on every retry.
+MAX_TEXT = 256  # free text without a column limit (subject name)
+MAX_ID_TEXT = 128  # checkpoint_id, officer_id: String(128)
+MAX_DOB = 16  # subject_dob: String(16); ISO dates, or a partial date as printed
+MAX_REASON = 64
+MAX_REASONS = 32
+MAX_EVENT_BYTES = 16 * 1024  # one event as JSON, unknown fields included
+MAX_EXTRA_DEPTH = 8
+INT64_MAX = (1 << 63) - 1  # BIGINT
+INT64_MIN = -(1 << 63)
+
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
+_DIGEST = re.compile(r"[0-9a-f]{64}")
 _ID12 = PERSON_ID  # ASCII digits only (`\d` also matches full-width digits)
+# NUL (PostgreSQL text refuses it), other C0/C1 controls, and lone surrogates (not encodable as UTF-8).
+UNSTORABLE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 def new_event_id() -> str:
@@ -77,7 +93,13 @@ class PassageEvent:
         return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":")).encode()
 
     @classmethod
-    def from_dict(cls, data: Any) -> PassageEvent:
+    def from_dict(cls, data: Any, *, validate: bool = True) -> PassageEvent:
+        """The event in `data`; WireError if it breaks the contract.
+
+        `validate=False` is for events this kiosk recorded itself, read back from its own store: one
+        recorded by older software under looser bounds must still be sent (the hub refuses it with a
+        reason, in its place in the kiosk's log, and acks it), never block the outbox on the kiosk.
+        """
         if not isinstance(data, dict):
             raise WireError("event must be a JSON object")
         known = {f for f in cls.__dataclass_fields__ if f != "extra"}
@@ -113,7 +135,8 @@ class PassageEvent:
             )
         except TypeError as exc:
             raise WireError(f"malformed event: {exc}") from None
-        event.validate()
+        if validate:
+            event.validate()
         return event
 
     def validate(self) -> None:
@@ -122,28 +145,27 @@ class PassageEvent:
             (_matches(_UUID, self.event_id), "event_id: expected a lower-case UUIDv7 string"),
             (_matches(KIOSK_ID, self.kiosk_id), "kiosk_id: lower-case letters, digits and '-'"),
             (_matches(KIOSK_ID, self.checkpoint_id), "checkpoint_id: lower-case letters, digits and '-'"),
-            (
-                isinstance(self.seq, int) and not isinstance(self.seq, bool) and self.seq >= 0,
-                "seq: expected a non-negative integer",
-            ),
+            (_int_in(self.seq, 0, INT64_MAX), "seq: expected a non-negative 64-bit integer"),
             (_is_rfc3339(self.scanned_at), "scanned_at: expected an RFC 3339 time with an offset"),
             (isinstance(self.clock_ok, bool), "clock_ok: expected true or false"),
             (self.mode in MODES, f"mode: expected one of {sorted(MODES)}"),
             (self.kind in KINDS, f"kind: expected one of {sorted(KINDS)}"),
             (self.verdict in VERDICTS, f"verdict: expected one of {sorted(VERDICTS)}"),
-            (all(_short_text(r) for r in self.reasons), "reasons: expected a list of reason codes"),
             (
-                self.officer_id is None or _short_text(self.officer_id),
-                "officer_id: expected a string or null",
+                len(self.reasons) <= MAX_REASONS and all(_short_text(r, MAX_REASON) for r in self.reasons),
+                f"reasons: expected a list of at most {MAX_REASONS} reason codes",
+            ),
+            (
+                self.officer_id is None or _short_text(self.officer_id, MAX_ID_TEXT),
+                f"officer_id: expected a string of at most {MAX_ID_TEXT} characters or null",
             ),
             (
                 self.override is None or isinstance(self.override, bool),
                 "override: expected true, false or null",
             ),
             (
-                self.flags_version is None
-                or (isinstance(self.flags_version, int) and not isinstance(self.flags_version, bool)),
-                "flags_version: expected an integer",
+                self.flags_version is None or _int_in(self.flags_version, 0, INT64_MAX),
+                "flags_version: expected a non-negative 64-bit integer",
             ),
             (
                 self.payload_digest is None or _matches(_DIGEST, self.payload_digest),
@@ -151,31 +173,62 @@ class PassageEvent:
             ),
             (
                 self.subject is None or _subject_ok(self.subject),
-                "subject: id_number 12 digits, short strings",
+                f"subject: id_number 12 digits, name at most {MAX_TEXT} and dob at most {MAX_DOB} characters",
             ),
+            (_extra_ok(self.extra, 0), "unknown fields: strings, finite numbers and 64-bit integers only"),
         ]
         for ok, message in checks:
             if not ok:
                 raise WireError(message)
-
-
-MAX_TEXT = 256
+        size = len(self.to_json())
+        if size > MAX_EVENT_BYTES:
+            raise WireError(f"event of {size} bytes exceeds {MAX_EVENT_BYTES}")
 
 
 def _matches(pattern: re.Pattern[str], value: object) -> bool:
     return isinstance(value, str) and bool(pattern.fullmatch(value))
 
 
-def _short_text(value: object) -> bool:
-    return isinstance(value, str) and 0 < len(value) <= MAX_TEXT
+def storable_text(value: str) -> bool:
+    """Free of what no database column takes: NUL, control characters, lone surrogates."""
+    return UNSTORABLE.search(value) is None
+
+
+def _short_text(value: object, limit: int = MAX_TEXT) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= limit and storable_text(value)
+
+
+def _int_in(value: object, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
 
 
 def _subject_ok(subject: Subject) -> bool:
     return (
         (subject.id_number is None or _matches(_ID12, subject.id_number))
         and (subject.name is None or _short_text(subject.name))
-        and (subject.dob is None or _short_text(subject.dob))
+        and (subject.dob is None or _short_text(subject.dob, MAX_DOB))
     )
+
+
+def _extra_ok(value: object, depth: int) -> bool:
+    """Unknown fields are kept as sent (forward compatibility), but only what every store can hold."""
+    if depth > MAX_EXTRA_DEPTH:
+        return False
+    if value is None or isinstance(value, bool):
+        return True
+    if isinstance(value, int):
+        return INT64_MIN <= value <= INT64_MAX
+    if isinstance(value, float):
+        return math.isfinite(value)  # NaN and Infinity are not JSON; PostgreSQL refuses them
+    if isinstance(value, str):
+        return storable_text(value)
+    if isinstance(value, list):
+        return all(_extra_ok(v, depth + 1) for v in value)
+    if isinstance(value, dict):
+        return all(
+            isinstance(k, str) and storable_text(k) and _extra_ok(v, depth + 1) for k, v in value.items()
+        )
+    return False
 
 
 def _is_rfc3339(value: object) -> bool:
@@ -188,9 +241,9 @@ def parse_time(value: object) -> datetime | None:
         return None
     try:
         t = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
+        return t.astimezone(UTC) if t.tzinfo is not None else None
+    except (ValueError, OverflowError):  # OverflowError: year 1 or 9999 moved past the range by its offset
         return None
-    return t.astimezone(UTC) if t.tzinfo is not None else None
 
 
 def format_time(t: datetime) -> str:
@@ -210,16 +263,27 @@ def _loads(payload: bytes) -> Any:
         raise WireError(f"message of {len(payload)} bytes exceeds {MAX_MESSAGE_BYTES}")
     try:
         return json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise WireError(f"not JSON: {exc}") from None
+    except (ValueError, RecursionError) as exc:
+        # ValueError: not JSON, not UTF-8, or an integer of more than 4300 digits;
+        # RecursionError: arrays nested thousands deep.
+        raise WireError(f"not JSON: {str(exc)[:200]}") from None
 
 
-def decode_events(payload: bytes) -> list[PassageEvent]:
+def decode_batch(payload: bytes) -> list[Any]:
+    """A message's events as parsed JSON items, within the size and batch limits; not validated yet.
+
+    The hub validates each item on its own (`PassageEvent.from_dict`), so one bad event in a batch is
+    refused with its reason while its neighbours are stored.
+    """
     data = _loads(payload)
     items = data if isinstance(data, list) else [data]
     if len(items) > MAX_BATCH:
         raise WireError(f"batch of {len(items)} events exceeds {MAX_BATCH}")
-    return [PassageEvent.from_dict(item) for item in items]
+    return items
+
+
+def decode_events(payload: bytes) -> list[PassageEvent]:
+    return [PassageEvent.from_dict(item) for item in decode_batch(payload)]
 
 
 def encode_ack(event_ids: list[str]) -> bytes:

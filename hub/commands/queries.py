@@ -13,7 +13,7 @@ from hub.assignments import assign, import_provisioning
 from hub.commands import When, actor, config_of, database, utc_now
 from hub.commands.flags import warn_dead_letters
 from hub.fleet import fleet_view
-from hub.queries import recent_passages, report_csv, report_dict
+from hub.queries import event_rejects_list, recent_passages, report_csv, report_dict
 from kiosk.clitools import Duration, emit, json_option
 
 INCUBATION = dt.timedelta(days=14)
@@ -178,4 +178,15 @@ def audit_log(ctx: click.Context, action: str | None, limit: int, as_json: bool)
     emit(rows, ["id", "at", "actor", "action", "detail"], as_json)
 
 
-COMMANDS = [kiosks, passages, trace, report, audit_log]
+@click.command("rejects")
+@click.option("--kiosk", "kiosk_id")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 1000))
+@json_option
+@click.pass_context
+def rejects(ctx: click.Context, kiosk_id: str | None, limit: int, as_json: bool) -> None:
+    """Events refused or dead-lettered at ingest (acked, kept only here), newest first."""
+    rows = event_rejects_list(database(ctx), limit=limit, kiosk_id=kiosk_id)
+    emit(rows, ["id", "received_at", "kiosk_id", "event_id", "reason"], as_json)
+
+
+COMMANDS = [kiosks, passages, trace, report, audit_log, rejects]

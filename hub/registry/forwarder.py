@@ -23,6 +23,7 @@ import json
 import logging
 import random
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -174,10 +175,23 @@ class Forwarder:
         reply = self.send(claimed)
         return self.record(claimed, reply, clock() if clock else now)
 
-    def run(self, stop: threading.Event, clock: Callable[[], dt.datetime]) -> None:
-        """Forward until `stop` is set; sleeps (interruptibly) while idle or backing off."""
+    def run(
+        self, stop: threading.Event, clock: Callable[[], dt.datetime], beat: Callable[[], None] = lambda: None
+    ) -> None:
+        """Forward until `stop` is set; sleeps (interruptibly) while idle or backing off.
+
+        `beat` is called at least every second, also while backing off from a registry outage: the
+        watchdog restarts a hung forwarder, not one that is waiting on purpose."""
         db_failures = 0
+
+        def pause(seconds: float) -> None:
+            deadline = time.monotonic() + seconds
+            while not stop.is_set() and (left := deadline - time.monotonic()) > 0:
+                beat()
+                stop.wait(min(1.0, left))
+
         while not stop.is_set():
+            beat()
             try:
                 result = self.step(clock(), clock)
                 db_failures = 0
@@ -191,13 +205,13 @@ class Forwarder:
                 )
                 db_failures += 1
                 log.warning("registry forwarder: database error, retrying in %.1fs: %s", delay, exc)
-                stop.wait(delay)
+                pause(delay)
                 continue
             if result.kind == "dead":
                 log.warning("registry refused event(s) %s: moved to dead_letter", result.event_ids)
             if result.wait_until is not None:
-                pause = (result.wait_until - clock()).total_seconds()
-                stop.wait(max(0.0, min(pause, self.config.max_backoff_s)))
+                wait_s = (result.wait_until - clock()).total_seconds()
+                pause(max(0.0, min(wait_s, self.config.max_backoff_s)))
 
 
 def _until_first_keyed(rows: list[Any]) -> list[Any]:

@@ -57,8 +57,10 @@ class LatestFrameCapture:
         backoff_max: float = 5.0,
         on_event: SourceEvent | None = None,
         clock: Callable[[], float] = time.monotonic,
+        heartbeat: Callable[[], None] | None = None,
     ) -> None:
         self.source = source
+        self._beat = heartbeat or (lambda: None)  # once per pass, camera or not (see kiosk/liveness.py)
         self.stats = CaptureStats()
         self.state = CaptureState.STARTING
         self._backoff_initial = backoff_initial
@@ -124,6 +126,7 @@ class LatestFrameCapture:
         lost = False
         try:
             while not self._stop.is_set():
+                self._beat()
                 if not opened:
                     try:
                         self.source.open()

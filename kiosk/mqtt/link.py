@@ -8,6 +8,13 @@ so delivery is this module's job, end to end:
 - if the oldest batch in flight is not acked within `ack_timeout_s`, or the connection drops,
   everything not yet acked is sent again from the oldest (go-back-N): the hub stores each
   `event_id` once, so re-sending is always safe and keeps the order;
+- after an ack timeout the window shrinks to one batch and grows by one with each batch acked
+  (TCP's slow start). Re-sending the whole window again and again was the cause of the outbox
+  that stopped draining after broker and hub restarts: the broker hands a shared subscription's
+  messages round robin to its members, a dead hub worker's session included, so with an even
+  number of batches per round the oldest one reached the dead member every time, and the hub,
+  storing in seq order, waited for it forever. A window of one alternates; it also stops a
+  busy hub from being handed the same window again while it is still working on the first copy;
 - reconnects use exponential backoff with full jitter, MQTT 5 with a session expiry (3.1.1
   where the broker is older), a retained status and a will that says "offline".
 
@@ -39,6 +46,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from kiosk import __version__
+from kiosk.liveness import CallbackErrors, Heartbeats, guarded
 from kiosk.mqtt.backoff import Backoff
 from kiosk.mqtt.config import MqttConfig
 from kiosk.mqtt.hubkeys import HubKeyRing
@@ -51,6 +59,10 @@ from wire.events import decode_ack, encode_events
 log = logging.getLogger(__name__)
 
 CONNACK_TIMEOUT_S = 10.0
+LOOP_NAME = "link"
+PURGE_INTERVAL_S = 3600.0  # retention and the size cap, in the link's idle time (never on the scan path)
+PURGE_FIRST_S = 60.0  # the first purge, once start-up is over
+ERROR_PAUSE_S = 0.5  # after an unexpected error in a pass of the loop: no busy spin, no dead thread
 
 # Which signed type may arrive on which topic, and which version counter it advances.
 FLAGS_VERSION = "flags"
@@ -77,6 +89,8 @@ class LinkStats:
     updates_repeated: int = 0  # the current trust list again (retained, re-sent on every reconnect)
     last_rejection: str | None = None
     rejections: list[str] = field(default_factory=list)
+    loop_errors: int = 0  # passes of the network loop that raised (logged; the loop carries on)
+    purged: int = 0  # delivered passages removed by retention or the size cap
 
 
 @dataclass
@@ -99,6 +113,7 @@ class KioskLink:
         status_extra: Callable[[], dict[str, Any]] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         wall: Callable[[], datetime] = lambda: datetime.now(UTC),
+        heartbeats: Heartbeats | None = None,
     ) -> None:
         self.config = config
         self.kiosk_id = kiosk_id
@@ -120,11 +135,15 @@ class KioskLink:
         self._batches: list[_Batch] = []
         # SHA-256 of the retained document envelope in force, per topic (trust list, health rules)
         self._in_force: dict[str, bytes] = {}
+        self._window = config.max_inflight_batches  # batches in flight at most (see the docstring)
         self._sent_upto = 0
         self._next_status = 0.0
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        self.heartbeats = heartbeats if heartbeats is not None else Heartbeats(monotonic)
+        self.callback_errors = CallbackErrors()
+        self._next_purge = monotonic() + PURGE_FIRST_S
 
     # -- public ---------------------------------------------------------------------------------
 
@@ -161,28 +180,52 @@ class KioskLink:
     def _run(self) -> None:
         try:
             while not self._stop.is_set():
-                now = self._monotonic()
-                if self._client is None or not self._client.is_connected():
-                    if self._connected:
-                        self._lost("connection closed")
-                    if now >= self._next_attempt:
-                        self._connect()
-                if self._client is not None:
-                    rc = self._client.loop(timeout=0.05)
-                    failed = rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_AGAIN)
-                    if failed and self._connected:
-                        self._lost(mqtt.error_string(rc))
-                    elif failed and self._awaiting_connack:  # dropped before the CONNACK came
-                        self._awaiting_connack = False
-                        self._schedule_retry(f"connection closed during connect ({mqtt.error_string(rc)})")
-                if self._connected:
-                    self._pump()
-                    self._maybe_status()
-                else:
-                    self._wake.wait(min(0.2, max(0.0, self._next_attempt - self._monotonic())))
-                    self._wake.clear()
+                self.heartbeats.beat(LOOP_NAME)
+                try:
+                    self._pass()
+                except Exception:  # a bug or a failing disk must not end delivery for good
+                    self.stats.loop_errors += 1
+                    log.exception("mqtt link: a pass of the loop failed (%d so far)", self.stats.loop_errors)
+                    self._stop.wait(ERROR_PAUSE_S)
         finally:
+            self.heartbeats.forget(LOOP_NAME)
             self._shutdown()
+
+    def _pass(self) -> None:
+        """One pass: (re)connect when due, let paho read and write, publish, or idle."""
+        now = self._monotonic()
+        if self._client is None or not self._client.is_connected():
+            if self._connected:
+                self._lost("connection closed")
+            if now >= self._next_attempt:
+                self._connect()
+        if self._client is not None:
+            rc = self._client.loop(timeout=0.05)
+            failed = rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_AGAIN)
+            if failed and self._connected:
+                self._lost(mqtt.error_string(rc))
+            elif failed and self._awaiting_connack:  # dropped before the CONNACK came
+                self._awaiting_connack = False
+                self._schedule_retry(f"connection closed during connect ({mqtt.error_string(rc)})")
+        if self._connected:
+            self._pump()
+            self._maybe_status()
+        else:
+            self._wake.wait(min(0.2, max(0.0, self._next_attempt - self._monotonic())))
+            self._wake.clear()
+        self._maybe_purge()
+
+    def _maybe_purge(self) -> None:
+        """Retention and the size cap of the store, about hourly, from this thread rather than the
+        scan loop: a purge holds the store for a moment, which a scan must never wait for."""
+        now = self._monotonic()
+        if now < self._next_purge:
+            return
+        self._next_purge = now + PURGE_INTERVAL_S
+        removed = self.store.purge(self._wall())
+        self.stats.purged += removed
+        if removed:
+            log.info("store: purged %d delivered passages (retention, size cap)", removed)
 
     def _new_client(self) -> mqtt.Client:
         if self._protocol == mqtt.MQTTv5:
@@ -205,9 +248,10 @@ class KioskLink:
             )
         client.max_inflight_messages_set(max(20, self.config.max_inflight_batches * 2))
         client.will_set(topics.status(self.kiosk_id), self._status_payload("offline"), qos=1, retain=True)
-        client.on_connect = self._on_connect
-        client.on_disconnect = self._on_disconnect
-        client.on_message = self._on_message
+        # Guarded: paho re-raises a callback's exception out of loop(), which would end this thread.
+        client.on_connect = guarded("link.on_connect", self.callback_errors, self._on_connect)
+        client.on_disconnect = guarded("link.on_disconnect", self.callback_errors, self._on_disconnect)
+        client.on_message = guarded("link.on_message", self.callback_errors, self._on_message)
         return client
 
     def _connect(self) -> None:
@@ -304,10 +348,11 @@ class KioskLink:
     def _pump(self) -> None:
         now = self._monotonic()
         if self._batches and now - self._batches[0].sent_at > self.config.ack_timeout_s:
-            log.info("mqtt: hub has not acked seq %d within %.0fs: re-sending", self._batches[0].first_seq,
-                     self.config.ack_timeout_s)  # fmt: skip
+            first, timeout = self._batches[0].first_seq, self.config.ack_timeout_s
+            log.info("mqtt: hub has not acked seq %d within %.0fs: re-sending it alone", first, timeout)
+            self._window = 1
             self._restart_delivery()
-        while len(self._batches) < self.config.max_inflight_batches and self._client is not None:
+        while len(self._batches) < self._window and self._client is not None:
             events = self.store.outbox(limit=self.config.batch_size, after_seq=self._sent_upto)
             if not events:
                 return
@@ -325,7 +370,9 @@ class KioskLink:
         acked = set(event_ids)
         for batch in self._batches:
             batch.pending -= acked
+        done = sum(1 for b in self._batches if not b.pending)
         self._batches = [b for b in self._batches if b.pending]
+        self._window = min(self.config.max_inflight_batches, self._window + done)
         self._wake.set()
 
     # -- incoming -------------------------------------------------------------------------------
@@ -338,6 +385,9 @@ class KioskLink:
                 self._update(message.topic, message.payload)
         except WireError as exc:
             self._reject(f"{message.topic}: {exc}")
+        except Exception as exc:  # e.g. the disk is full while saving an update: refused, not fatal
+            self._reject(f"{message.topic}: not applied: {type(exc).__name__}: {exc}")
+            raise  # counted and logged by the guard
 
     def _update(self, topic: str, payload: bytes) -> None:
         expected = {
@@ -434,6 +484,8 @@ class KioskLink:
                     "store": self.store.health.to_dict(),
                     "updates_rejected": self.stats.updates_rejected,
                     "last_rejection": self.stats.last_rejection,
+                    "callback_errors": sum(self.callback_errors.values()),
+                    "loop_errors": self.stats.loop_errors,
                     **self._status_extra(),
                 }
             )

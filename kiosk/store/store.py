@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 SCRUB_INTERVAL_S = 10.0  # how long personal data may outlive its ack in the WAL (SD-card friendly)
+PURGE_CHUNK = 1000
 
 
 @dataclass
@@ -207,7 +208,7 @@ class KioskStore:
                 "SELECT body FROM passages WHERE delivered_at IS NULL AND seq > ? ORDER BY seq LIMIT ?",
                 [after_seq, limit],
             ).fetchall()
-        return [PassageEvent.from_dict(_json(body)) for (body,) in rows]
+        return [PassageEvent.from_dict(_json(body), validate=False) for (body,) in rows]
 
     def backlog(self) -> int:
         with self._lock:
@@ -297,7 +298,7 @@ class KioskStore:
         """Every stored passage in seq order (tests, export)."""
         with self._lock:
             rows = self.db.execute("SELECT body FROM passages ORDER BY seq").fetchall()
-        return [PassageEvent.from_dict(_json(body)) for (body,) in rows]
+        return [PassageEvent.from_dict(_json(body), validate=False) for (body,) in rows]
 
     # -- retention ------------------------------------------------------------------------------
 
@@ -308,28 +309,43 @@ class KioskStore:
         """
         cutoff = format_time(now - self.retention)
         removed = 0
-        with self._lock:
-            try:
-                with self._transaction():
-                    removed += self.db.execute(
-                        "DELETE FROM passages WHERE delivered_at IS NOT NULL AND delivered_at < ?", [cutoff]
-                    ).rowcount
-                while self.size_bytes() > self.size_cap_bytes:
+        # In chunks, each its own short transaction, the lock released in between: the scan loop's
+        # `record` waits at most one chunk, however many days of passages are due.
+        while True:
+            with self._lock:
+                try:
+                    with self._transaction():
+                        deleted = self.db.execute(
+                            "DELETE FROM passages WHERE seq IN (SELECT seq FROM passages WHERE "
+                            "delivered_at IS NOT NULL AND delivered_at < ? ORDER BY seq LIMIT ?)",
+                            [cutoff, PURGE_CHUNK],
+                        ).rowcount
+                except sqlite3.OperationalError as exc:
+                    self._refused(exc)
+                    return removed
+            removed += deleted
+            if deleted < PURGE_CHUNK:
+                break
+        while True:  # the size cap, oldest delivered first, likewise chunk by chunk
+            with self._lock:
+                try:
+                    if self.size_bytes() <= self.size_cap_bytes:
+                        self.health.alarms.discard("size_cap")
+                        return removed
                     with self._transaction():
                         deleted = self.db.execute(
                             "DELETE FROM passages WHERE seq IN (SELECT seq FROM passages "
-                            "WHERE delivered_at IS NOT NULL ORDER BY seq LIMIT 1000)"
+                            "WHERE delivered_at IS NOT NULL ORDER BY seq LIMIT ?)",
+                            [PURGE_CHUNK],
                         ).rowcount
-                    removed += deleted
                     if deleted == 0:
                         self.health.alarms.add("size_cap")
-                        break
+                        return removed
                     self.db.execute("PRAGMA incremental_vacuum")
-                else:
-                    self.health.alarms.discard("size_cap")
-            except sqlite3.OperationalError as exc:
-                self._refused(exc)
-        return removed
+                except sqlite3.OperationalError as exc:
+                    self._refused(exc)
+                    return removed
+            removed += deleted
 
     def size_bytes(self) -> int:
         used_pages = (

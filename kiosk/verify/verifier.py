@@ -6,10 +6,16 @@ health rules in force at scan time, revocation, person flags and scope. The firs
 decoding/crypto step ends verification with DENY and names the step; later findings (rules,
 flags, clock, scope) are collected and the worst outcome wins.
 
-Never raises on payload content: every parser failure is a reason code. An untrusted clock never
-yields PASS for a signed code (policy.untrusted_clock: REVIEW by default), except that what the
-proven time floor decides is decided (a code expired before the floor is DENY `expired`); a person
-flag applies whatever the clock says (kiosk/verify/timecontext.py).
+Never raises on payload content: every parser failure is a reason code.
+
+A signed code's subject (name, date of birth, id) is part of the verdict, and so of the record, only
+once its signature and key usage have been verified: the fields of a forged or unsigned code are
+whatever the person holding it typed, so they are neither evidence nor safe to store. Identity codes
+(CCCD, PC-Covid) carry no signature and are recorded as read: the officer saw them, and a stopped F0
+must stay traceable. An untrusted clock never yields PASS for a signed code (policy.untrusted_clock:
+REVIEW by default), except that what the proven time floor decides is decided (a code expired before
+the floor is DENY `expired`); a person flag applies whatever the clock says
+(kiosk/verify/timecontext.py).
 """
 
 from __future__ import annotations
@@ -194,12 +200,15 @@ class Verifier:
             hc1 = decode_hc1(raw)
         except StepFailure as exc:
             return self._deny(kind, exc.reason, exc.step)
-        subject = hc1.subject()
         try:
             key = check_signature(hc1.sign1, self.trust, HC1_ALGS, PURPOSE_DCC)
             cert_type = hc1.cert_type
             if key.allowed_types is not None and (cert_type is None or cert_type not in key.allowed_types):
                 raise StepFailure(STEP_KEY_USAGE, "key_usage")
+        except StepFailure as exc:
+            return self._deny(kind, exc.reason, exc.step)  # no subject: nobody vouches for it
+        subject = hc1.subject()
+        try:
             check_signer_at_iat(key, hc1.iat)
             time_findings = self._time_findings(hc1.iat, hc1.exp, t)
             if any(o is Outcome.DENY for o, _ in time_findings):
@@ -246,9 +255,12 @@ class Verifier:
         except StepFailure as exc:
             return self._deny(kind, exc.reason, exc.step)
         claims = decoded.claims
-        subject = decoded.subject()
         try:
             key = check_signature(decoded.sign1, self.trust, PASS_ALGS, PURPOSE_PASS)
+        except StepFailure as exc:
+            return self._deny(kind, exc.reason, exc.step)  # no subject: nobody vouches for it
+        subject = decoded.subject()
+        try:
             check_signer_at_iat(key, claims.iat)
             time_findings = self._time_findings(claims.iat, claims.exp, t)
             if any(o is Outcome.DENY for o, _ in time_findings):

@@ -323,3 +323,16 @@ def test_escaped_output_keeps_vietnamese_and_json_reads_back_the_same() -> None:
     assert json.loads(text) == value
     assert escape_text(value["name"]) == "Nguyễn Văn An"
     assert escape_text(value["x"]) == "\\x1b[2J\\x9b\\u202e\\U000e0001\\U0010fffd\\n\\t"
+
+
+def test_rejects_lists_refused_and_dead_lettered_events_for_operators(hub_config: Path) -> None:
+    db = db_of(hub_config)
+    poison = make_event(1)
+    poison["subject"] = {"id_number": None, "name": "X", "dob": "1" * 60}
+    store_events(db, [poison], now=T0, from_kiosk="kiosk-1", in_order=True)
+    db.dispose()
+    out = json.loads(run(hub_config, "rejects", "--json"))
+    assert [(r["kiosk_id"], r["event_id"]) for r in out] == [("kiosk-1", poison["event_id"])]
+    assert out[0]["reason"].startswith("subject") and "body" not in out[0]
+    assert poison["event_id"] in run(hub_config, "rejects", "--kiosk", "kiosk-1")
+    assert poison["event_id"] not in run(hub_config, "rejects", "--kiosk", "kiosk-2")

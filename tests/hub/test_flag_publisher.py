@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
 import pytest
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -28,6 +30,7 @@ from kiosk.verify.flags import DEFAULT_KEY, FlagStore
 from provisioning.keyfiles import write_private_key
 from tests.support.linkrig import fast_link_config, hub_database, wait_for
 from tests.support.services import MosquittoBroker
+from wire import topics
 from wire.envelope import Signed
 
 HUB = Ed25519PrivateKey.generate()
@@ -232,3 +235,35 @@ def test_an_oversized_status_is_not_parsed(broker: MosquittoBroker, tmp_path: Pa
         client.disconnect()
         publisher.stop()
     assert publisher.snapshots_sent == 1  # only kiosk-small's: the oversized status was dropped unread
+
+
+def test_a_database_error_in_a_status_callback_does_not_end_the_publisher(
+    broker: MosquittoBroker, tmp_path: Path
+) -> None:
+    """A kiosk asks for a resync while the flag table cannot be read (issue 12 item 12): before the
+    guard, paho re-raised the error out of its network thread and no flag left the hub again."""
+    db = hub_database(tmp_path / "hub.db")
+    publisher = FlagPublisher(db, HUB, DEFAULT_KEY, broker.host, broker.port).start()
+    assert publisher.connected.wait(10)
+    with db.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE flag_log RENAME TO flag_log_away")  # reads now fail
+    asker = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    asker.connect(broker.host, broker.port)
+    asker.loop_start()
+    status = {"state": "online", "flags_version": 0, "resync_wanted": True}
+    asker.publish(topics.status("kiosk-9"), json.dumps(status), qos=1).wait_for_publish(5)
+    wait_for(lambda: publisher.callback_errors["flags.on_status"] >= 1, 10, "the status callback to fail")
+    asker.loop_stop()
+    asker.disconnect()
+    with db.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE flag_log_away RENAME TO flag_log")
+    kiosk = Kiosk(broker, tmp_path / "k1.db", "kiosk-1")
+    try:
+        wait_for(lambda: kiosk.link.connected, 10, "kiosk-1 to connect")
+        add_flag(db, PERSON, "F0", starts_at=now() - dt.timedelta(minutes=1), actor="op", now=now())
+        publisher.publish_pending()
+        wait_for(lambda: kiosk.status(PERSON) == "F0", 10, "the F0 flag at kiosk-1 after the error")
+        assert publisher.problems() == []
+    finally:
+        kiosk.link.stop()
+        publisher.stop()

@@ -22,6 +22,7 @@ from tests.support.linkrig import (
     wait_for,
 )
 from tests.support.services import MosquittoBroker
+from tests.support.stress import report
 
 
 def test_a_full_hub_disk_loses_nothing_and_acks_nothing_it_did_not_store(
@@ -55,5 +56,6 @@ def test_a_full_hub_disk_loses_nothing_and_acks_nothing_it_did_not_store(
         link.nudge()
         wait_for(drained(store), 60, "the backlog to drain once the disk has space")
     hub.stop()
+    report(range(1, 601), stored_seqs(db))
     assert stored_seqs(db) == list(range(1, 601))
     assert stored_count(db) == 600

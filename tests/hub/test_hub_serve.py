@@ -28,6 +28,7 @@ from tests.hub.conftest import fresh_postgres_url
 from tests.support.hubproc import HubProcess
 from tests.support.linkrig import drained, fast_link_config, passage_fields, wait_for
 from tests.support.services import MosquittoBroker
+from tests.support.stress import report
 from wire.envelope import Signed
 
 TOKEN = "test-token"
@@ -152,6 +153,8 @@ def test_hub_killed_broker_restarted_registry_down_under_load_loses_nothing(
     assert hub.stop() == 0
 
     rows = stored(hub.database_url)
+    report(every, [event_id for event_id, _, _ in rows], "hub")
+    report(every, registry.state.arrivals, "registry")
     assert len(rows) == len(every) == total()  # nothing lost, nothing stored twice
     for k in kiosks:  # each kiosk's log at the hub: gap-free and in its own order
         seqs = sorted(seq for _, kiosk, seq in rows if kiosk == k)

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from hub.assignments import assign
 from hub.db import Database, open_database
 from hub.fleet import fleet_view, record_status
-from hub.ingest import store_events, store_events_detailed, store_many
+from hub.ingest import NOT_STORABLE, store_events, store_events_detailed, store_many
 from hub.queries import trace_contacts
 from hub.schema import MIGRATIONS, current_version, event_rejects, events, kiosks, migrate, registry_outbox
 from tests.hub.factory import T0, make_event
@@ -213,3 +213,72 @@ def test_a_kiosk_status_is_bounded_before_it_is_stored(db: Database) -> None:
     view = fleet_view(db, now=T0, stale_after_s=60)[0]
     assert view["flags_version"] is None and view["backlog"] is None and view["clock_trusted"] is None
     assert len(view["software"]) == 256
+
+
+# -- poison events (issue 12 item 3): nothing a kiosk sends can stop its own or anyone's delivery ------
+
+
+def test_an_oversized_dob_is_refused_in_its_place_and_the_kiosk_carries_on(db: Database) -> None:
+    """The red-team event: a 60-character dob. PostgreSQL's varchar(16) refused it on every retry."""
+    poison = make_event(2)
+    poison["subject"] = {"id_number": None, "name": "X", "dob": "1" * 60}
+    batch = [make_event(1), poison, make_event(3)]
+    result = store_events_detailed(db, batch, now=T0, from_kiosk="kiosk-1", in_order=True)
+    assert sorted(result.acked) == sorted(e["event_id"] for e in batch)
+    assert sorted(result.stored) == sorted([batch[0]["event_id"], batch[2]["event_id"]])
+    assert [i for i, _ in result.rejected] == [poison["event_id"]] and result.deferred == []
+    later = store_events_detailed(db, [make_event(4)], now=T0, from_kiosk="kiosk-1", in_order=True)
+    assert later.stored == [make_event(4)["event_id"]]  # seq 2 is accounted for: no gap holds 4 back
+    with db.begin() as conn:
+        assert conn.execute(sa.select(kiosks.c.last_seq)).scalar_one() == 4
+        assert conn.execute(sa.select(events.c.subject_dob).where(events.c.seq == 2)).all() == []
+
+
+def test_a_refused_event_beyond_a_gap_waits_like_any_other(db: Database) -> None:
+    poison = {**make_event(3), "verdict": "MAYBE"}
+    early = store_events_detailed(db, [poison], now=T0, from_kiosk="kiosk-1", in_order=True)
+    assert early.acked == [] and early.deferred == [poison["event_id"]]
+    assert count(db, event_rejects) == 0
+    done = store_events_detailed(db, [make_event(1), make_event(2), poison], now=T0, from_kiosk="kiosk-1",
+                                 in_order=True)  # fmt: skip
+    assert poison["event_id"] in done.acked and count(db, event_rejects) == 1
+
+
+def test_reject_rows_fit_their_columns_whatever_the_event_held(db: Database) -> None:
+    ev = {**make_event(1), "event_id": "e" * 300 + "\x00\ud800", "kiosk_id": "k" * 300, "verdict": "?"}
+    result = store_events_detailed(db, [ev], now=T0)
+    assert result.acked == [ev["event_id"]]  # acked under the id the kiosk sent, so it stops re-sending
+    with db.begin() as conn:
+        row = conn.execute(sa.select(event_rejects)).one()
+    assert len(row.event_id) <= 128 and len(row.kiosk_id) <= 128 and "\x00" not in row.body
+
+
+def _refuse_checkpoint(db: Database, checkpoint: str) -> None:
+    """A row the database refuses although it passed validation (a constraint the wire does not know)."""
+    with db.begin() as conn:
+        if db.engine.dialect.name == "postgresql":
+            conn.exec_driver_sql(
+                f"ALTER TABLE events ADD CONSTRAINT no_poison CHECK (checkpoint_id <> '{checkpoint}')"
+            )
+        else:
+            conn.exec_driver_sql(
+                f"CREATE TRIGGER no_poison BEFORE INSERT ON events WHEN NEW.checkpoint_id = '{checkpoint}' "
+                "BEGIN SELECT RAISE(ABORT, 'poison'); END"
+            )
+
+
+def test_a_row_the_database_refuses_is_dead_lettered_and_its_commit_group_is_acked(db: Database) -> None:
+    _refuse_checkpoint(db, "cp-poison")
+    mine = [make_event(1), make_event(2, checkpoint="cp-poison"), make_event(3)]
+    neighbour = [make_event(1, kiosk="kiosk-2"), make_event(2, kiosk="kiosk-2")]
+    results = store_many(db, [("kiosk-1", mine), ("kiosk-2", neighbour)], now=T0, in_order=True)
+    assert sorted(results[0].acked) == sorted(e["event_id"] for e in mine)
+    assert results[0].dead_lettered == [mine[1]["event_id"]]
+    assert sorted(results[1].acked) == sorted(e["event_id"] for e in neighbour)
+    assert sorted(results[1].stored) == sorted(e["event_id"] for e in neighbour)
+    later = store_many(db, [("kiosk-1", [make_event(4)])], now=T0, in_order=True)
+    assert later[0].stored == [make_event(4)["event_id"]]
+    assert count(db, events) == 5
+    with db.begin() as conn:
+        kept = conn.execute(sa.select(event_rejects.c.event_id, event_rejects.c.reason)).one()
+    assert kept.event_id == mine[1]["event_id"] and kept.reason.startswith(NOT_STORABLE)

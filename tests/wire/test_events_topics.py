@@ -105,6 +105,25 @@ def test_unknown_fields_are_kept_for_forward_compatibility() -> None:
         ("payload_digest", "abc", "payload_digest"),
         ("subject", {"id_number": "12345", "name": "A", "dob": None}, "subject"),
         ("reasons", "flag_f0", "reasons"),
+        # Bounds of the hub's columns and BIGINT (issue 12 item 3): refused here, never at an INSERT.
+        ("subject", {"id_number": None, "name": "A", "dob": "1" * 60}, "subject"),
+        ("subject", {"id_number": "０" * 12, "name": None, "dob": None}, "subject"),
+        ("subject", {"id_number": "001099012345\n", "name": None, "dob": None}, "subject"),
+        ("subject", {"id_number": None, "name": "A\x00B", "dob": None}, "subject"),
+        ("subject", {"id_number": None, "name": "\ud800", "dob": None}, "subject"),
+        ("checkpoint_id", "c" * 129, "checkpoint_id"),
+        ("officer_id", "o" * 129, "officer_id"),
+        ("kiosk_id", "kiosk-1\n", "kiosk_id"),
+        ("seq", 2**63, "seq"),
+        ("flags_version", 2**63, "flags_version"),
+        ("flags_version", -1, "flags_version"),
+        ("reasons", ["r" * 65], "reasons"),
+        ("reasons", ["r"] * 33, "reasons"),
+        ("scanned_at", "0001-01-01T00:00:00+01:00", "scanned_at"),
+        ("future_field", 2**64, "unknown fields"),
+        ("future_field", float("nan"), "unknown fields"),
+        ("future_field", {"k": "\x00"}, "unknown fields"),
+        ("future_field", "x" * 20000, "exceeds"),
     ],
 )
 def test_invalid_fields_are_named(field: str, value: object, message: str) -> None:
@@ -114,7 +133,17 @@ def test_invalid_fields_are_named(field: str, value: object, message: str) -> No
 
 
 @pytest.mark.parametrize(
-    "payload", [b"", b"{", b"[1,2]", b'"text"', b"\xff\xfe", b"[" + b"{}," * 2000 + b"{}]"]
+    "payload",
+    [
+        b"",
+        b"{",
+        b"[1,2]",
+        b'"text"',
+        b"\xff\xfe",
+        b"[" + b"{}," * 2000 + b"{}]",
+        b"[" * 100_000 + b"]" * 100_000,  # RecursionError inside json
+        b'{"seq": ' + b"9" * 5000 + b"}",  # beyond Python's int digit limit: a ValueError
+    ],
 )
 def test_garbage_is_a_wire_error_never_a_crash(payload: bytes) -> None:
     with pytest.raises(WireError):

@@ -14,6 +14,7 @@ from kiosk.store import KioskStore
 from tests.support.kiosk_child import record_and_link_forever
 from tests.support.linkrig import drained, fast_link_config, hub_database, start_hub, stored_seqs, wait_for
 from tests.support.services import MosquittoBroker
+from tests.support.stress import report
 
 RUNS = 50
 
@@ -43,5 +44,6 @@ def test_sigkill_loop_loses_nothing_and_stores_nothing_twice(broker: MosquittoBr
             wait_for(drained(store), 60, "the outbox to drain after the crash loop")
     finally:
         hub.stop()
+    report(range(1, len(recorded) + 1), stored_seqs(db))
     assert recorded == list(range(1, len(recorded) + 1))  # gap-free on the kiosk across 50 crashes
     assert stored_seqs(db) == recorded  # each exactly once at the hub, in the kiosk's order

@@ -17,6 +17,7 @@ from kiosk.store import KioskStore
 from tests.conftest import REPO_ROOT
 from tests.support.linkrig import T0 as NOW
 from tests.support.linkrig import passage_fields
+from tests.support.stress import report
 
 
 def fields(i: int = 0) -> dict[str, Any]:
@@ -145,5 +146,6 @@ def test_every_passage_reported_shown_survives_sigkill(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     stored = {e.seq: e.event_id for e in KioskStore(path).passages()}
+    report(shown.values(), [e.event_id for e in KioskStore(path).passages()], "shown vs stored")
     assert all(stored.get(seq) == event_id for seq, event_id in shown.items())
     assert sorted(stored) == list(range(1, len(stored) + 1))  # gap-free across crashes

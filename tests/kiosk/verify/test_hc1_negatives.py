@@ -334,6 +334,29 @@ def test_negative_is_denied_at_its_step(material, verifier, case):
     assert reason in MESSAGES
 
 
+# Steps before which nobody vouches for the code's content: its subject must not reach the record.
+UNVOUCHED_STEPS = {"prefix", "base45", "decompress", "cbor", "signature", "key_usage"}
+
+
+@pytest.mark.parametrize("case", sorted(NEGATIVES))
+def test_a_subject_is_recorded_only_once_signature_and_key_usage_hold(material, verifier, case):
+    build, step, _reason = NEGATIVES[case]
+    verdict = verifier.verify(build(material).encode(), NOW)
+    if step in UNVOUCHED_STEPS:
+        assert verdict.subject is None, verdict
+    elif case != "schema_missing_dob":
+        assert verdict.subject is not None and verdict.subject.name == "Nguyễn Văn An", verdict
+
+
+def test_unsigned_hc1_with_an_oversized_dob_leaves_no_personal_field(material, verifier):
+    """The red-team case of issue 12 item 3: a 60-character dob in a code signed by nobody we trust."""
+    dcc = {**dcc_payload("v"), "dob": "1" * 60}
+    text = build_hc1(dataclasses.replace(material["base"], dcc=dcc, sign_key=material["untrusted"].key))
+    verdict = verifier.verify(text.encode(), NOW)
+    assert (verdict.outcome, verdict.failed_step) == (Outcome.DENY, "signature")
+    assert verdict.subject is None
+
+
 def test_clock_skew_tolerates_small_drift(material, trust):
     text = build_hc1(dataclasses.replace(material["base"], iat=NOW + dt.timedelta(seconds=60)))
     assert Verifier(trust).verify(text.encode(), NOW).outcome is Outcome.PASS

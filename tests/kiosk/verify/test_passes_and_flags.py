@@ -62,6 +62,7 @@ def test_forged_pass_other_key_is_denied(issuer, trust):
         "signature",
         ("kid_unknown",),
     )
+    assert verdict.subject is None  # the impostor's id, name and dob are not recorded
 
 
 def test_altered_claims_are_denied(issuer, trust):
@@ -82,6 +83,7 @@ def test_altered_claims_are_denied(issuer, trust):
         "signature",
         ("signature_invalid",),
     )
+    assert verdict.subject is None  # "someone else's id" must not be traced to this checkpoint
     # a signature by another key under the real issuer's kid is also refused
     other = create_issuer_key("x", "ES256")
     cose = encode_sign1(good.sign1.payload, other.private_key, other.alg, issuer.kid)
