@@ -28,21 +28,12 @@ def parse_rfc3339(value: Any, field: str) -> dt.datetime:
     return parsed
 
 
-BIGINT_MIN, BIGINT_MAX = -(2**63), 2**63 - 1  # the `events` integer columns (BIGINT)
-
-
-def _fits_bigint(value: int | None) -> bool:
-    return value is not None and BIGINT_MIN <= value <= BIGINT_MAX
-
-
 def event_row(ev: Any, received_at: dt.datetime) -> dict[str, Any]:
     """The `events` row for a valid event; raises InvalidEvent otherwise."""
     try:
         event = PassageEvent.from_dict(ev)
     except WireError as exc:
         raise InvalidEvent(str(exc)) from None
-    if not 0 <= event.seq <= BIGINT_MAX:
-        raise InvalidEvent(f"seq: beyond {BIGINT_MAX}")
     subject = event.subject
     return {
         "event_id": event.event_id,
@@ -60,9 +51,8 @@ def event_row(ev: Any, received_at: dt.datetime) -> dict[str, Any]:
         "reasons": list(event.reasons),
         "officer_id": event.officer_id,
         "override": event.override,
-        # What the kiosk says it holds, for operators only: out of the column's range it is not stored
-        # (PostgreSQL would refuse the whole commit group, every kiosk's events in it), the body keeps it.
-        "flags_version": event.flags_version if _fits_bigint(event.flags_version) else None,
+        # Within BIGINT like every integer: wire.events bounds them (PostgreSQL refused whole commit groups).
+        "flags_version": event.flags_version,
         "payload_digest": event.payload_digest,
         "body": ev,
         "received_at": to_db_time(received_at),

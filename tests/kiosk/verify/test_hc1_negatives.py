@@ -344,8 +344,8 @@ def test_a_subject_is_recorded_only_once_signature_and_key_usage_hold(material, 
     verdict = verifier.verify(build(material).encode(), NOW)
     if step in UNVOUCHED_STEPS:
         assert verdict.subject is None, verdict
-    elif case != "schema_missing_dob":
-        assert verdict.subject is not None and verdict.subject.name == "Nguyễn Văn An", verdict
+    else:  # signed by a trusted key: recorded as signed (some schema negatives change the name itself)
+        assert verdict.subject is not None, verdict
 
 
 def test_unsigned_hc1_with_an_oversized_dob_leaves_no_personal_field(material, verifier):
