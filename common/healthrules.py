@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +33,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from common.certlogic import CertLogicError, compile_expression, data_accesses, validate
+from common.jsonfile import read_json_file
 from common.valuesets import load_value_sets, shipped_value_sets
 
 MAX_RULE_FILE = 4 * 1024 * 1024
@@ -187,13 +187,7 @@ def rules_in_document(doc: Any, where: str) -> tuple[list[Any], dict[str, list[s
 def read_rule_file(path: Path) -> tuple[list[HealthRule], dict[str, list[str]] | None]:
     """Every rule of a file, each checked; a broken rule refuses the file (a rule set is all or nothing:
     a missing rule would silently let through what it was meant to stop)."""
-    data = path.read_bytes()[: MAX_RULE_FILE + 1]
-    if len(data) > MAX_RULE_FILE:
-        raise RuleError(f"{path}: larger than {MAX_RULE_FILE} bytes")
-    try:
-        doc = json.loads(data)
-    except ValueError as exc:
-        raise RuleError(f"{path}: not JSON ({exc})") from None
+    doc = read_json_file(path, MAX_RULE_FILE, RuleError)
     raw, value_sets = rules_in_document(doc, str(path))
     return [parse_rule(r, f"{path}[{i}]") for i, r in enumerate(raw)], value_sets
 

@@ -14,6 +14,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from common.jsonfile import read_json_file
+
 MAX_VALUE_SET_FILE = 4 * 1024 * 1024
 
 
@@ -32,14 +34,7 @@ def parse_value_set(doc: Any, source: str) -> tuple[str, list[str]]:
 
 
 def read_value_set_file(path: Path) -> tuple[str, list[str]]:
-    data = path.read_bytes()[: MAX_VALUE_SET_FILE + 1]
-    if len(data) > MAX_VALUE_SET_FILE:
-        raise ValueSetError(f"{path}: larger than {MAX_VALUE_SET_FILE} bytes")
-    try:
-        doc = json.loads(data)
-    except ValueError as exc:
-        raise ValueSetError(f"{path}: not JSON ({exc})") from None
-    return parse_value_set(doc, str(path))
+    return parse_value_set(read_json_file(path, MAX_VALUE_SET_FILE, ValueSetError), str(path))
 
 
 @cache

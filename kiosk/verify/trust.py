@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives import serialization
 
 from kiosk.verify.certread import (
     EKU_TYPES,
+    CertInfo,
     UnusableCertificate,
     info_from_certificate,
     read_certificate,
@@ -80,8 +81,12 @@ def key_from_certificate(cert: x509.Certificate, source: str = "", purpose: str 
         info = info_from_certificate(cert)
     except (ValueError, TypeError) as exc:
         raise TrustLoadError(f"{source}: {exc}") from None
+    return _certificate_key(cert.public_bytes(serialization.Encoding.DER), info, source, purpose)
+
+
+def _certificate_key(der: bytes, info: CertInfo, source: str, purpose: str) -> TrustedKey:
     return TrustedKey(
-        kid=kid_for_der(cert.public_bytes(serialization.Encoding.DER)),
+        kid=kid_for_der(der),
         public_key=info.public_key,
         not_before=info.not_before,
         not_after=info.not_after,
@@ -90,6 +95,7 @@ def key_from_certificate(cert: x509.Certificate, source: str = "", purpose: str 
         purpose=purpose,
         country=info.country,
         subject=info.subject,
+        tolerant=info.tolerant,
     )
 
 
@@ -110,18 +116,7 @@ def key_from_der(der: bytes, kind: str, source: str = "", purpose: str | None = 
             info = read_certificate(der)
         except UnusableCertificate as exc:
             raise TrustLoadError(f"{source}: {exc}") from None
-        return TrustedKey(
-            kid=kid_for_der(der),
-            public_key=info.public_key,
-            not_before=info.not_before,
-            not_after=info.not_after,
-            allowed_types=info.allowed_types,
-            source=source,
-            purpose=purpose,
-            country=info.country,
-            subject=info.subject,
-            tolerant=info.tolerant,
-        )
+        return _certificate_key(der, info, source, purpose)
     try:
         public_key = serialization.load_der_public_key(der)
     except (ValueError, TypeError, NotImplementedError):
