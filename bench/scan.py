@@ -35,7 +35,7 @@ from bench.corpus import EASY, Sample, code_frames, empty_frames
 from kiosk.decode import DecodeConfig, FrameScanner
 
 T = TypeVar("T")
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples" / "zxing-cpp"
+SAMPLES = Path(__file__).resolve().parents[1] / "tests" / "data" / "samples" / "zxing-cpp"
 FPS = 15.0
 
 
