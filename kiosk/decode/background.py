@@ -46,6 +46,7 @@ class BackgroundStats:
     errors: int = 0
     codes: int = 0
     run_ms: float = 0.0  # moving average of one run's time on this machine
+    last_ms: float = 0.0
 
 
 def _lower_priority(nice: int) -> None:
@@ -127,7 +128,7 @@ class BackgroundReader:
         with self._lock:
             self.stats.runs += 1
             self.stats.codes += len(codes)
-            ms = took * 1000
+            ms = self.stats.last_ms = took * 1000
             self.stats.run_ms = (
                 ms if self.stats.runs == 1 else self.stats.run_ms + 0.2 * (ms - self.stats.run_ms)
             )

@@ -99,22 +99,28 @@ def _read(
 
 
 class CostModel:
-    """What each stage costs on this machine: a moving average of measured milliseconds.
+    """What each attempt costs on this machine, as a multiple of the cheap path on the same frame.
 
-    Before an attempt has run here, its cost is guessed from the plain call's measured cost and the
-    attempt's relative cost, so the very first frames are already scheduled for this machine's speed.
+    Measured as attempts run (a moving average), so the schedule follows this machine's speed and the
+    frame's size: on a Pi the cheap path itself is slower, and so is every attempt's expected cost.
+    Before an attempt has run here, its fixed `relative_cost` stands in.
     """
 
-    def __init__(self, alpha: float = 0.2, plain_ms: float = 5.0) -> None:
+    def __init__(self, alpha: float = 0.2) -> None:
         self.alpha = alpha
-        self.ms: dict[str, float] = {"plain": plain_ms}
+        self.relative: dict[str, float] = {}
+        self.ms: dict[str, float] = {}  # moving averages of absolute times, for reports
 
-    def expected_ms(self, attempt: Attempt) -> float:
-        return self.ms.get(attempt.name, attempt.relative_cost * self.ms["plain"])
+    def expected_ms(self, attempt: Attempt, plain_ms: float) -> float:
+        return self.relative.get(attempt.name, attempt.relative_cost) * plain_ms
 
-    def observe(self, name: str, ms: float) -> None:
-        old = self.ms.get(name)
-        self.ms[name] = ms if old is None else old + self.alpha * (ms - old)
+    def observe(self, name: str, ms: float, plain_ms: float | None = None) -> None:
+        self.ms[name] = self._average(self.ms.get(name), ms)
+        if plain_ms:
+            self.relative[name] = self._average(self.relative.get(name), ms / plain_ms)
+
+    def _average(self, old: float | None, new: float) -> float:
+        return new if old is None else old + self.alpha * (new - old)
 
 
 class QrDecoder:
@@ -127,6 +133,7 @@ class QrDecoder:
         self._clock = clock
         self._clahe = cv2.createCLAHE(clipLimit=3.0, tileGridSize=(8, 8))
         self.costs = CostModel()
+        self.attempts_run = 0  # recovery attempts started (reports, tests)
         self.skipped_for_budget = 0  # attempts not started because they would not fit the budget
 
     def decode(
@@ -149,7 +156,8 @@ class QrDecoder:
         # The cheap path: the library's own default search, so nothing a plain call reads is missed.
         t0 = time.perf_counter()
         first = _read(gray, return_errors=True)
-        self.costs.observe("plain", (time.perf_counter() - t0) * 1000)
+        plain_ms = max((time.perf_counter() - t0) * 1000, 0.05)
+        self.costs.observe("plain", plain_ms)
         found = [self._code(b, "plain") for b in first if b.valid]
         failed = [
             b
@@ -161,14 +169,17 @@ class QrDecoder:
         ]
         if recover and (exhaustive or not found):
             plan += [(attempt, self._whole_frame(gray, attempt)) for attempt in WHOLE_FRAME]
-        plan.sort(key=lambda item: item[0].expected_yield / self.costs.expected_ms(item[0]), reverse=True)
+        plan.sort(
+            key=lambda item: item[0].expected_yield / self.costs.expected_ms(item[0], 1.0), reverse=True
+        )
         for attempt, run in plan:
-            if self._clock() + self.costs.expected_ms(attempt) / 1000.0 > deadline:
+            if self._clock() + self.costs.expected_ms(attempt, plain_ms) / 1000.0 > deadline:
                 self.skipped_for_budget += 1
                 continue  # a cheaper attempt further down may still fit
+            self.attempts_run += 1
             t0 = time.perf_counter()
             codes = run()
-            self.costs.observe(attempt.name, (time.perf_counter() - t0) * 1000)
+            self.costs.observe(attempt.name, (time.perf_counter() - t0) * 1000, plain_ms)
             found += [DecodedCode(c.text, c.raw, c.position, attempt.name) for c in codes]
         return unique(found)
 

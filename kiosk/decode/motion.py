@@ -7,7 +7,8 @@ thumbnail of the last frame that was actually decoded. It counts pixels that cha
 sensor noise can explain, so a noisy but empty scene stays "static" while a hand or a phone
 entering changes hundreds of them. The decoder runs when the scene moved, when the last decode
 found a code (someone is still there), or when `max_skip_s` passed since the last decode (slow
-drift, a code held perfectly still after a failed read).
+drift, a code held perfectly still after a failed read). The change that counts scales with the
+scene's brightness: at dusk a card entering the view changes pixels by a few grey levels only.
 """
 
 from __future__ import annotations
@@ -50,7 +51,12 @@ class MotionGate:
         return True
 
     def _moved(self, thumb: np.ndarray, reference: np.ndarray) -> bool:
-        changed = cv2.absdiff(thumb, reference) > self.pixel_delta
+        # `pixel_delta` is for a mid-grey scene. At dusk everything, the card entering included, is a
+        # few grey levels apart, and so is the sensor noise: scale the threshold with the scene's
+        # brightness, down to a third of it (below that, noise alone would count as motion).
+        brightness = float(reference.mean()) / 128.0
+        delta = max(self.pixel_delta / 3.0, min(float(self.pixel_delta), self.pixel_delta * brightness))
+        changed = cv2.absdiff(thumb, reference) > delta
         return int(np.count_nonzero(changed)) >= self.min_changed
 
     def decoded(self, found_code: bool) -> None:

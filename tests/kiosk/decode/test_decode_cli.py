@@ -11,6 +11,7 @@ from pathlib import Path
 import cv2
 import zxingcpp
 
+from bench.corpus import multi_code_frames
 from kiosk.simulate import phone_scene
 from tests.conftest import REPO_ROOT
 
@@ -88,3 +89,12 @@ def test_samples_every_text_the_plain_call_reads_is_returned_exactly(shared_samp
         got.setdefault(record["image"], []).append(record["text"])
     missing = {img: (expected[img], got.get(img)) for img in images if expected[img] not in got.get(img, [])}
     assert not missing, missing
+
+
+def test_every_code_of_a_photo_with_several_is_printed(tmp_path: Path) -> None:
+    sample = next(s for s in multi_code_frames(per_size=5, sizes=("1280x720",)) if len(s.payloads) >= 5)
+    image = tmp_path / "sheet.png"
+    cv2.imwrite(str(image), sample.image)
+    result = run_decode(str(image))
+    assert result.returncode == 0, result.stderr
+    assert sorted(json.loads(x)["text"] for x in result.stdout.splitlines()) == sorted(sample.payloads)
