@@ -198,9 +198,14 @@ def _card(payload: str, module_px: int, rng: np.random.Generator) -> np.ndarray:
     return card
 
 
-def _screen(payload: str, module_px: int, rng: np.random.Generator) -> np.ndarray:
-    """A phone: dark bezel around a bright screen showing the code."""
-    code = _code_on_screen(payload, module_px, screen=int(225 + rng.random() * 25))
+def _screen(payload: str, module_px: int, rng: np.random.Generator, dark_theme: bool = False) -> np.ndarray:
+    """A phone: dark bezel around a bright screen showing the code (light modules on black in dark theme)."""
+    bright = int(225 + rng.random() * 25)
+    code = (
+        _code_on_screen(payload, module_px, screen=25, ink=bright)
+        if dark_theme
+        else _code_on_screen(payload, module_px, screen=bright)
+    )
     ch, cw = code.shape
     phone = np.full((ch + 24 * module_px, cw + 6 * module_px), 20.0, np.float32)
     phone[12 * module_px : 12 * module_px + ch, 3 * module_px : 3 * module_px + cw] = code
@@ -330,10 +335,12 @@ def _sheet(payloads: list[str], w: int, h: int, rng: np.random.Generator) -> np.
     cell_w, cell_h = w // cols, h // rows
     for i, payload in enumerate(payloads):
         target = min(cell_w, cell_h) * rng.uniform(0.55, 0.75)
+        module = _module_px(payload, target)
+        # Cards, phones, and every third object a phone in dark theme (light modules on black).
         obj = (
-            _card(payload, _module_px(payload, target), rng)
-            if i % 2
-            else _screen(payload, _module_px(payload, target), rng)
+            _card(payload, module, rng)
+            if i % 3 == 1
+            else _screen(payload, module, rng, dark_theme=i % 3 == 2)
         )
         patch, mask = _tilt(obj, rng, 0.05)
         scale = min(1.0, 0.95 * cell_w / patch.shape[1], 0.95 * cell_h / patch.shape[0])
