@@ -25,7 +25,7 @@ Last line: scan: pipeline_read=N raw_read=M p50_ratio=X p99_ms=Y empty_ratio=Z c
 `--attempts` prints instead what each recovery attempt adds and costs (the yields the decoder's
 schedule is built on). Run under `taskset -c 0` for the one-core figures.
 
-Usage: python bench/scan.py [--per-category N] [--passes N] [--quick] [--attempts]
+Usage: python bench/scan.py [--per-category N] [--passes N] [--quick] [--attempts] [--budget-ms MS]
 """
 
 from __future__ import annotations
@@ -142,6 +142,12 @@ def main() -> int:
     )
     parser.add_argument("--quick", action="store_true", help="a small corpus for a smoke run")
     parser.add_argument("--attempts", action="store_true", help="yield and cost of each recovery attempt")
+    parser.add_argument(
+        "--budget-ms",
+        type=float,
+        default=DecodeConfig().frame_budget_ms,
+        help="recovery budget per frame (80 / 3.5: what a Pi 4 reads with the default budget)",
+    )
     args = parser.parse_args()
     per = 1 if args.quick else args.per_category
 
@@ -153,7 +159,9 @@ def main() -> int:
     # One scanner per frame stream, as on a kiosk; dedupe off so every frame is its own sample. The
     # learned detector may run on every frame here (duty 1): the bench waits for it between frames,
     # as a code held up for a few frames gives it time to.
-    scanner = FrameScanner(DecodeConfig(dedupe_window_s=0.0, learned_max_duty=1.0))
+    scanner = FrameScanner(
+        DecodeConfig(dedupe_window_s=0.0, learned_max_duty=1.0, frame_budget_ms=args.budget_ms)
+    )
     if scanner.background is not None:  # at normal priority here: the machine is shared, its time measured
         scanner.background = BackgroundReader(scanner.background.reader, max_duty=1.0, nice=0)
     wechat = WeChatAlone()
