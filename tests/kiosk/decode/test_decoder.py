@@ -8,6 +8,8 @@ import cv2
 import numpy as np
 import pytest
 import zxingcpp
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bench.corpus import CATEGORIES, CCCD, HC1, code_frames, empty_frames, multi_code_frames, photo_frames
 from kiosk.decode import DecodeConfig, DecodedCode, DedupeWindow, FrameScanner, MotionGate, QrDecoder
@@ -265,3 +267,37 @@ def test_a_card_entering_a_dark_scene_is_decoded_at_once() -> None:
     gate.decoded(False)
     card = (phone_scene(CCCD).astype(np.float32) * 0.12).astype(np.uint8)
     assert gate.should_decode(card, 0.8) and gate.last_reason == "motion"
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    codes=st.lists(
+        st.tuples(
+            st.integers(0, 10**9),  # payload
+            st.integers(2, 6),  # pixels per module
+            st.booleans(),  # dark theme: light modules on black
+        ),
+        min_size=1,
+        max_size=4,
+    ),
+    seed=st.integers(0, 1000),
+)
+def test_any_number_of_codes_the_plain_call_reads_the_decoder_reads(
+    codes: list[tuple[int, int, bool]], seed: int
+) -> None:
+    """Frames with one to four codes of mixed sizes and themes, placed side by side on a textured scene."""
+    frame = background(1280, 720, seed).copy()
+    x = 10
+    for payload, module_px, dark in codes:
+        symbol = qr_image(f"VNP1:{payload}", module_px)
+        if dark:
+            symbol = 255 - symbol
+        h, w = symbol.shape
+        if x + w > frame.shape[1] or h > frame.shape[0]:
+            break
+        y = (seed * 7 + x) % (frame.shape[0] - h + 1)
+        frame[y : y + h, x : x + w] = symbol
+        x += w + 10
+    got = QrDecoder().decode(frame)
+    for raw, position in _plain_symbols(frame):
+        assert any(c.raw == raw and overlaps(c.position, position) for c in got), raw
