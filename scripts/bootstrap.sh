@@ -60,7 +60,8 @@ only_contrib_opencv() {
   [ ${#plain[@]} -eq 0 ] && return 0
   spec="$(grep -o '"opencv-contrib-python-headless[^"]*"' "$ROOT/pyproject.toml" | tr -d '"')"
   say "removing ${plain[*]} (the contrib build replaces it) and reinstalling $spec"
-  "$VENV/bin/python" -m pip uninstall -y -q --disable-pip-version-check "${plain[@]}" >>"$VENV/pip.log" 2>&1
+  "$VENV/bin/python" -m pip uninstall -y -q --disable-pip-version-check "${plain[@]}" >>"$VENV/pip.log" 2>&1 \
+    || { tail -n 40 "$VENV/pip.log" >&2; die "removing ${plain[*]} failed"; }
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check --force-reinstall --no-deps "$spec" \
     >>"$VENV/pip.log" 2>&1 || { tail -n 40 "$VENV/pip.log" >&2; die "reinstalling $spec failed"; }
 }
