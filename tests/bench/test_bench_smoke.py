@@ -86,3 +86,19 @@ def test_screen_bench_small_run_prints_its_summary() -> None:
         r"p99_over_budget=[\d.]+",
         last,
     ), last
+
+
+def test_scan_loop_bench_short_run_prints_its_summary_line() -> None:
+    result = subprocess.run(
+        [sys.executable, "bench/scan_loop.py", "--seconds", "1"],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    last = result.stdout.strip().splitlines()[-1]
+    assert re.fullmatch(
+        r"scan_loop: p50_off=[\d.]+ p50_on=[\d.]+ p99_off=[\d.]+ p99_on=[\d.]+ learned_runs=\d+", last
+    ), last
+    assert int(last.rsplit("=", 1)[1]) >= 1  # the learned detector did run on the hard frames
