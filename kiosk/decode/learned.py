@@ -64,8 +64,9 @@ class Region:
     score: float
 
 
-def verify_models(directory: Path = MODEL_DIR) -> dict[str, Path]:
+def verify_models(directory: Path | None = None) -> dict[str, Path]:
     """Paths of the four model files, each checked against its MD5; ModelFileError names a bad one."""
+    directory = directory or MODEL_DIR
     paths = {}
     for name, want in MODEL_MD5.items():
         path = directory / name
@@ -91,9 +92,9 @@ class WeChatReader:
         threads: int = 1,
         min_score: float = 0.2,
         max_regions: int = 4,
-        model_dir: Path = MODEL_DIR,
+        model_dir: Path | None = None,
     ) -> None:
-        paths = verify_models(model_dir)
+        paths = verify_models(model_dir or MODEL_DIR)
         # OpenCV's thread pool is process-wide: one thread keeps the detector from taking every core
         # of a Pi away from the frame loop (it runs on a worker thread at low priority anyway).
         cv2.setNumThreads(threads)
