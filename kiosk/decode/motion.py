@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 THUMB_SIZE = (96, 72)
+DIM_SCENE = 64.0  # mean grey level below which a scene counts as dim (the motion threshold shrinks)
 
 
 class MotionGate:
@@ -51,11 +52,12 @@ class MotionGate:
         return True
 
     def _moved(self, thumb: np.ndarray, reference: np.ndarray) -> bool:
-        # `pixel_delta` is for a mid-grey scene. At dusk everything, the card entering included, is a
-        # few grey levels apart, and so is the sensor noise: scale the threshold with the scene's
-        # brightness, down to a third of it (below that, noise alone would count as motion).
-        brightness = cv2.mean(reference)[0] / 128.0  # cv2: a tenth of numpy's time on a thumbnail
-        delta = max(self.pixel_delta / 3.0, min(float(self.pixel_delta), self.pixel_delta * brightness))
+        # `pixel_delta` holds for any scene lit at least dimly (mean grey >= 64). At dusk everything, the
+        # card entering included, is a few grey levels apart, and so is the sensor noise: below that,
+        # scale the threshold with the scene's brightness, down to a third of it (below that, noise
+        # alone would count as motion).
+        dimness = min(1.0, cv2.mean(reference)[0] / DIM_SCENE)  # cv2: a tenth of numpy's time here
+        delta = max(self.pixel_delta / 3.0, self.pixel_delta * dimness)
         changed = cv2.absdiff(thumb, reference) > delta
         return int(np.count_nonzero(changed)) >= self.min_changed
 
