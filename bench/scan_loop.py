@@ -40,7 +40,10 @@ def play(frames: list[np.ndarray], learned: bool, count: int) -> tuple[list[floa
         t0 = time.perf_counter()
         scanner.scan(frames[i % len(frames)], time.monotonic())
         times.append((time.perf_counter() - t0) * 1000)
-    runs = scanner.background.stats.runs if scanner.background else 0
+    runs = 0
+    if scanner.background is not None:  # count the run still going when the frames stopped, too
+        scanner.background.wait_idle(60)
+        runs = scanner.background.stats.runs
     scanner.close()
     return times, runs
 
