@@ -110,15 +110,15 @@ def run_demo(
     with tempfile.TemporaryDirectory(prefix="kiosk-demo-") as tmp:
         folder = Path(tmp) / "camera"
         write_replay_folder(folder, script_for(world.payloads))
-        capture = LatestFrameCapture(FolderReplaySource(folder, fps=fps)).start()
         pins = MockFactory(pin_class=MockPWMPin)
         indicator = Indicator(IndicatorConfig(gate_pin=24, hold_s=0.5), pin_factory=pins)
-        pipeline = ScanPipeline(
-            FrameScanner(DecodeConfig()),
-            decider or world.verifier,
-            indicator,
-            WallClock(assume_trusted=True),
-        )
+        # The scanner first (it loads the learned detector's models): a capture started earlier would
+        # drop the first passer-by's frames while it loads, as the newest-frame capture should. The
+        # learned fallback reads in the idle time between camera frames; an unpaced replay (fps=None)
+        # has none, and every cycle it took would be frames the newest-frame capture drops.
+        scanner = FrameScanner(DecodeConfig(learned_detector=fps is not None))
+        pipeline = ScanPipeline(scanner, decider or world.verifier, indicator, WallClock(assume_trusted=True))
+        capture = LatestFrameCapture(FolderReplaySource(folder, fps=fps)).start()
         decisions: list[Decision] = []
 
         def on_decision(decision: Decision) -> None:
@@ -130,6 +130,7 @@ def run_demo(
             run_until_stopped(capture, pipeline, threading.Event(), on_decision=on_decision, poll_s=0.2)
         finally:
             capture.stop()
+            scanner.close()
             indicator.close()
         emit(
             f"demo: frames={pipeline.stats.frames} decisions={len(decisions)} "

@@ -419,6 +419,7 @@ class KioskService:
         if self.screen is not None:
             self.screen.stop()
         self.capture.stop()
+        self.scanner.close()  # the learned detector's worker thread
         if self.link is not None:
             self.link.stop()
         if self.buttons is not None:

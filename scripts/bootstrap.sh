@@ -48,6 +48,24 @@ check_python() {
     || die "Python >= 3.11 is required ($PY is $("$PY" --version 2>&1))"
 }
 
+# The decoder needs OpenCV's contrib build (its wechat_qrcode module). The plain build, left over from an
+# older pyproject.toml or pulled in by hand, shares the `cv2` package directory: with both installed, the
+# last one written wins file by file, and uninstalling either breaks the other. So: remove the plain
+# builds, then rewrite the contrib build's files.
+only_contrib_opencv() {
+  local plain=() name spec
+  for name in opencv-python-headless opencv-python; do
+    if "$VENV/bin/python" -m pip show -q "$name" >/dev/null 2>&1; then plain+=("$name"); fi
+  done
+  [ ${#plain[@]} -eq 0 ] && return 0
+  spec="$(grep -o '"opencv-contrib-python-headless[^"]*"' "$ROOT/pyproject.toml" | tr -d '"')"
+  say "removing ${plain[*]} (the contrib build replaces it) and reinstalling $spec"
+  "$VENV/bin/python" -m pip uninstall -y -q --disable-pip-version-check "${plain[@]}" >>"$VENV/pip.log" 2>&1 \
+    || { tail -n 40 "$VENV/pip.log" >&2; die "removing ${plain[*]} failed"; }
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check --force-reinstall --no-deps "$spec" \
+    >>"$VENV/pip.log" 2>&1 || { tail -n 40 "$VENV/pip.log" >&2; die "reinstalling $spec failed"; }
+}
+
 make_venv() {
   local stamp="$VENV/.installed" want
   want="$(cat "$ROOT/pyproject.toml" | sha256sum | cut -d' ' -f1)"
@@ -65,7 +83,8 @@ make_venv() {
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null 2>&1 || true
   "$VENV/bin/python" -m pip install --disable-pip-version-check -e "$ROOT[test]" >"$VENV/pip.log" 2>&1 \
     || { tail -n 40 "$VENV/pip.log" >&2; die "pip install failed (full log: $VENV/pip.log)"; }
-  "$VENV/bin/python" -c 'import kiosk, zxingcpp, cv2, paho.mqtt, gpiozero' \
+  only_contrib_opencv
+  "$VENV/bin/python" -c 'import kiosk, zxingcpp, cv2, paho.mqtt, gpiozero; cv2.wechat_qrcode_WeChatQRCode' \
     || die "Python packages did not install; see the pip output above"
   echo "$want" >"$stamp"
 }

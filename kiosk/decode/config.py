@@ -1,4 +1,4 @@
-"""The `[decode]` section: time budget, dedupe window and motion gate."""
+"""The `[decode]` section: time budget, dedupe window, motion gate and the learned detector."""
 
 from __future__ import annotations
 
@@ -39,3 +39,15 @@ class DecodeConfig(BaseModel):
     retry_regions: int = Field(
         4, ge=0, le=32, description="at most this many failed symbols are retried per frame"
     )
+    learned_detector: bool = Field(
+        True,
+        description="read frames zxing-cpp could not with WeChat's CNN QR detector, on a worker thread",
+    )
+    learned_max_duty: float = Field(
+        0.25,
+        gt=0,
+        le=1,
+        description="share of one core the learned detector may use on average (it runs less often on a "
+        "slower machine)",
+    )
+    learned_threads: int = Field(1, ge=1, le=8, description="OpenCV threads the learned detector may use")

@@ -1,27 +1,33 @@
-"""QR decoding with zxing-cpp, plus a recovery strategy for what one library call misses.
+"""QR decoding with zxing-cpp, plus recovery attempts for what one library call misses.
 
-Pass 1 is a reduced library call (full resolution, dark-on-light only), which reads most frames
-at about half the cost of the library's default search; if it reads nothing, the default search
-follows, so the decoder never misses what a plain call reads. Only when both found no valid code
-does the decoder spend the rest of the frame's time budget on recovery, cheapest and most likely
-first:
+The cheap path, on every frame that reaches the decoder, is exactly the library's default search
+(`read_barcodes` with its defaults, asking for the symbols it located but could not decode as well).
+So the decoder returns at least every code a plain library call returns on the same frame, however
+many codes the frame holds. Recovery attempts only ever *add* codes: no pass returns early, and
+results are merged by payload and position (two identical passes side by side are two codes).
 
-1. symbols zxing-cpp located but could not decode (`return_errors=True` gives their corners):
-   crop each with a margin, upscale it and retry with other binarizers and contrast normalisation;
-2. the whole frame with the global-histogram binarizer (uneven light, glare);
-3. the whole frame contrast-normalised (CLAHE: dim screens, low light);
-4. the whole frame sharpened (motion or focus blur) and a 2× upscale of the central region
-   (small codes: ID cards held far away).
+Recovery attempts, run in order of expected codes per millisecond until the frame's budget is spent:
 
-Every attempt checks the deadline first, so a hard frame never delays the next one by more than
-the budget. Texts use zxing-cpp's Plain text mode: the exact characters of the symbol, without
-the human-readable escapes (`<SOH>`, GS1 parentheses) that HRI mode adds.
+- symbols zxing-cpp located but could not decode (`return_errors=True` gives their corners): crop each
+  with a margin, upscale it and retry with other binarizers and contrast normalisation. These run
+  whenever such symbols exist, also next to codes already read (a frame with several codes);
+- only when nothing was read (or for files, `exhaustive=True`): the whole frame with the global-histogram
+  binarizer (uneven light, glare), contrast-normalised (CLAHE: dim screens, low light), sharpened
+  (blur), and a 2x upscale of the central region (small codes held far away).
+
+The budget is by design, not by luck: each attempt's cost is measured on this machine as it runs (a
+moving average), and an attempt starts only if its expected cost still fits before the deadline, so
+a slow machine (a Pi 4) skips the attempts it cannot afford instead of overrunning the frame. The
+expected yields are measured on the bench corpus (bench/scan.py --attempts) and fixed here.
+
+Texts use zxing-cpp's Plain text mode: the exact characters of the symbol, without the human-readable
+escapes (`<SOH>`, GS1 parentheses) that HRI mode adds.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import cv2
@@ -44,7 +50,31 @@ class DecodedCode:
     text: str | None  # None for payloads that are not text
     raw: bytes
     position: Quad  # corners in frame pixels: top-left, top-right, bottom-right, bottom-left
-    strategy: str  # which attempt read it: "plain", "region-upscale", "histogram", ...
+    strategy: str  # which attempt read it: "plain", "region-upscale", "histogram", ..., "learned"
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """A recovery attempt's fixed traits: what it yields, and what it costs, per plain call."""
+
+    name: str
+    # Codes read per run on frames where the cheap path read nothing (bench/scan.py --attempts).
+    expected_yield: float
+    # Its cost in units of one plain library call on the same frame, before it has been measured here.
+    relative_cost: float
+
+
+# Measured with `bench/scan.py --attempts` (409 frames: camera corpus, generated and real photographs;
+# two runs) on frames where the cheap path read nothing: codes an attempt added per run, and its time
+# over the cheap path's mean. On frames where the cheap path read a code, no whole-frame attempt added
+# any (so live frames skip them; files, `exhaustive=True`, still try). Resulting order before anything
+# is measured here: histogram, centre upscale, region, CLAHE, sharpen.
+REGION = Attempt("region-upscale", expected_yield=0.14, relative_cost=2.5)
+HISTOGRAM = Attempt("histogram", expected_yield=0.07, relative_cost=0.45)
+CLAHE = Attempt("clahe", expected_yield=0.23, relative_cost=4.5)
+SHARPEN = Attempt("sharpen", expected_yield=0.18, relative_cost=4.0)
+CENTER = Attempt("center-upscale", expected_yield=0.07, relative_cost=1.2)
+WHOLE_FRAME = (HISTOGRAM, CLAHE, SHARPEN, CENTER)
 
 
 def _quad(position: zxingcpp.Position, scale: float = 1.0, offset: Point = (0, 0)) -> Quad:
@@ -71,8 +101,36 @@ def _read(
     )
 
 
+class CostModel:
+    """What each attempt costs on this machine, as a multiple of the cheap path on the same frame.
+
+    Measured as attempts run (a moving average), so the schedule follows this machine's speed and the
+    frame's size: on a Pi the cheap path itself is slower, and so is every attempt's expected cost.
+    Before an attempt has run here, its fixed `relative_cost` stands in.
+    """
+
+    def __init__(self, alpha: float = 0.2) -> None:
+        self.alpha = alpha
+        self.relative: dict[str, float] = {}
+        self.ms: dict[str, float] = {}  # moving averages of absolute times
+        self.totals: dict[str, tuple[int, float]] = {}  # runs and total ms, for reports
+
+    def expected_ms(self, attempt: Attempt, plain_ms: float) -> float:
+        return self.relative.get(attempt.name, attempt.relative_cost) * plain_ms
+
+    def observe(self, name: str, ms: float, plain_ms: float | None = None) -> None:
+        self.ms[name] = self._average(self.ms.get(name), ms)
+        runs, total = self.totals.get(name, (0, 0.0))
+        self.totals[name] = (runs + 1, total + ms)
+        if plain_ms:
+            self.relative[name] = self._average(self.relative.get(name), ms / plain_ms)
+
+    def _average(self, old: float | None, new: float) -> float:
+        return new if old is None else old + self.alpha * (new - old)
+
+
 class QrDecoder:
-    """Stateless apart from reusable helpers; safe to call from one thread at a time."""
+    """Stateless apart from reusable helpers and the cost model; safe to call from one thread at a time."""
 
     def __init__(
         self, config: DecodeConfig | None = None, clock: Callable[[], float] = time.monotonic
@@ -80,52 +138,67 @@ class QrDecoder:
         self.config = config or DecodeConfig()
         self._clock = clock
         self._clahe = cv2.createCLAHE(clipLimit=3.0, tileGridSize=(8, 8))
+        self.costs = CostModel()
+        self.attempts_run = 0  # recovery attempts started (reports, tests)
+        self.skipped_for_budget = 0  # attempts not started because they would not fit the budget
 
     def decode(
-        self, gray: np.ndarray, deadline: float | None = None, recover: bool = True
+        self,
+        gray: np.ndarray,
+        deadline: float | None = None,
+        recover: bool = True,
+        exhaustive: bool = False,
     ) -> list[DecodedCode]:
         """All QR codes in a grayscale frame. Recovery stops at `deadline` (monotonic seconds).
 
         With `recover=False` only symbols that zxing-cpp located are retried, not the whole frame.
+        With `exhaustive=True` (files, not live frames) the whole-frame attempts run even when the
+        library already read a code, to find more codes in a frame that holds several.
         """
         if gray.ndim != 2 or gray.dtype != np.uint8:
             raise ValueError(f"expected a 2-D uint8 grayscale image, got {gray.dtype} {gray.shape}")
         if deadline is None:
             deadline = self._clock() + self.config.frame_budget_ms / 1000.0
-        # Most frames hold a dark-on-light code at a readable size: try that alone first (about half
-        # the cost of the library's full search), then the full default search, so that nothing a
-        # plain library call reads is ever missed.
-        quick = _read(gray, return_errors=True, downscale=False, invert=False)
-        found = [self._code(b, "plain") for b in quick if b.valid]
-        if found:
-            return _unique(found)
+        # The cheap path: the library's own default search, so nothing a plain call reads is missed.
+        t0 = time.perf_counter()
         first = _read(gray, return_errors=True)
+        plain_ms = max((time.perf_counter() - t0) * 1000, 0.05)
+        self.costs.observe("plain", plain_ms)
         found = [self._code(b, "plain") for b in first if b.valid]
-        if found:
-            return _unique(found)
-        first = first or quick
-        failed = [b for b in first if not b.valid][: self.config.retry_regions]
-        for strategy, attempt in self._recovery(gray, failed, whole_frame=recover):
-            if self._clock() >= deadline:
-                break
-            codes = attempt()
-            if codes:
-                return _unique([DecodedCode(c.text, c.raw, c.position, strategy) for c in codes])
-        return []
+        failed = [
+            b
+            for b in first
+            if not b.valid and not any(overlaps(_quad(b.position), c.position) for c in found)
+        ][: self.config.retry_regions]
+        plan: list[tuple[Attempt, Callable[[], list[DecodedCode]]]] = [
+            (REGION, lambda s=symbol: self._retry_region(gray, s)) for symbol in failed
+        ]
+        if recover and (exhaustive or not found):
+            plan += [(attempt, self._whole_frame(gray, attempt)) for attempt in WHOLE_FRAME]
+        plan.sort(
+            key=lambda item: item[0].expected_yield / self.costs.expected_ms(item[0], 1.0), reverse=True
+        )
+        for attempt, run in plan:
+            if self._clock() + self.costs.expected_ms(attempt, plain_ms) / 1000.0 > deadline:
+                self.skipped_for_budget += 1
+                continue  # a cheaper attempt further down may still fit
+            self.attempts_run += 1
+            t0 = time.perf_counter()
+            codes = run()
+            self.costs.observe(attempt.name, (time.perf_counter() - t0) * 1000, plain_ms)
+            found += [DecodedCode(c.text, c.raw, c.position, attempt.name) for c in codes]
+        return unique(found)
 
     # -- recovery -------------------------------------------------------------------------------
 
-    def _recovery(
-        self, gray: np.ndarray, failed: list[zxingcpp.Barcode], whole_frame: bool
-    ) -> Iterator[tuple[str, Callable[[], list[DecodedCode]]]]:
-        for symbol in failed:
-            yield "region-upscale", lambda s=symbol: self._retry_region(gray, s)
-        if not whole_frame:
-            return
-        yield "histogram", lambda: self._whole(gray, zxingcpp.Binarizer.GlobalHistogram)
-        yield "clahe", lambda: self._whole(self._clahe.apply(gray))
-        yield "sharpen", lambda: self._whole(_unsharp(gray))
-        yield "center-upscale", lambda: self._center_upscale(gray)
+    def _whole_frame(self, gray: np.ndarray, attempt: Attempt) -> Callable[[], list[DecodedCode]]:
+        if attempt is HISTOGRAM:
+            return lambda: self._whole(gray, zxingcpp.Binarizer.GlobalHistogram)
+        if attempt is CLAHE:
+            return lambda: self._whole(self._clahe.apply(gray))
+        if attempt is SHARPEN:
+            return lambda: self._whole(_unsharp(gray))
+        return lambda: self._center_upscale(gray)
 
     def _whole(
         self, image: np.ndarray, binarizer: zxingcpp.Binarizer = zxingcpp.Binarizer.LocalAverage
@@ -133,10 +206,12 @@ class QrDecoder:
         return [self._code(b, "") for b in _read(image, binarizer) if b.valid]
 
     def _retry_region(self, gray: np.ndarray, symbol: zxingcpp.Barcode) -> list[DecodedCode]:
-        xs = [p.x for p in (symbol.position.top_left, symbol.position.top_right,
-                            symbol.position.bottom_right, symbol.position.bottom_left)]  # fmt: skip
-        ys = [p.y for p in (symbol.position.top_left, symbol.position.top_right,
-                            symbol.position.bottom_right, symbol.position.bottom_left)]  # fmt: skip
+        return self.read_region(gray, _quad(symbol.position))
+
+    def read_region(self, gray: np.ndarray, quad: Iterable[Point], strategy: str = "") -> list[DecodedCode]:
+        """Codes in one region of the frame (a located symbol's corners): a crop with a margin,
+        upscaled, under several binarizers and contrast normalisation; first success wins."""
+        xs, ys = zip(*quad, strict=True)
         size = max(max(xs) - min(xs), max(ys) - min(ys), 8)
         margin = size // 4 + 4
         h, w = gray.shape
@@ -154,7 +229,7 @@ class QrDecoder:
             (_unsharp(big), zxingcpp.Binarizer.LocalAverage),
         ):
             codes = [
-                self._code(b, "", scale, (x0, y0))
+                self._code(b, strategy, scale, (x0, y0))
                 for b in _read(image, binarizer, downscale=False)
                 if b.valid
             ]
@@ -185,12 +260,22 @@ def _unsharp(image: np.ndarray) -> np.ndarray:
     return cv2.addWeighted(image, 2.5, blurred, -1.5, 0)
 
 
-def _unique(codes: list[DecodedCode]) -> list[DecodedCode]:
-    """One entry per payload (the same symbol can be found twice, e.g. at two scales)."""
-    seen: set[bytes] = set()
-    out = []
+def overlaps(a: Quad, b: Quad) -> bool:
+    """True if the centre of either quad lies inside the other's bounding box: the same symbol."""
+
+    def centre_in(p: Quad, q: Quad) -> bool:
+        cx, cy = sum(x for x, _ in p) / 4, sum(y for _, y in p) / 4
+        xs, ys = [x for x, _ in q], [y for _, y in q]
+        return min(xs) <= cx <= max(xs) and min(ys) <= cy <= max(ys)
+
+    return centre_in(a, b) or centre_in(b, a)
+
+
+def unique(codes: Iterable[DecodedCode]) -> list[DecodedCode]:
+    """One entry per symbol: the same payload found twice at one place (two scales, two attempts) is
+    one code; the same payload at two places (a sheet of identical passes) is two. First one wins."""
+    out: list[DecodedCode] = []
     for code in codes:
-        if code.raw not in seen:
-            seen.add(code.raw)
+        if not any(code.raw == kept.raw and overlaps(code.position, kept.position) for kept in out):
             out.append(code)
     return out

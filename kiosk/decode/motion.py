@@ -7,7 +7,8 @@ thumbnail of the last frame that was actually decoded. It counts pixels that cha
 sensor noise can explain, so a noisy but empty scene stays "static" while a hand or a phone
 entering changes hundreds of them. The decoder runs when the scene moved, when the last decode
 found a code (someone is still there), or when `max_skip_s` passed since the last decode (slow
-drift, a code held perfectly still after a failed read).
+drift, a code held perfectly still after a failed read). The change that counts scales with the
+scene's brightness: at dusk a card entering the view changes pixels by a few grey levels only.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import cv2
 import numpy as np
 
 THUMB_SIZE = (96, 72)
+DIM_SCENE = 64.0  # mean grey level below which a scene counts as dim (the motion threshold shrinks)
 
 
 class MotionGate:
@@ -50,7 +52,13 @@ class MotionGate:
         return True
 
     def _moved(self, thumb: np.ndarray, reference: np.ndarray) -> bool:
-        changed = cv2.absdiff(thumb, reference) > self.pixel_delta
+        # `pixel_delta` holds for any scene lit at least dimly (mean grey >= 64). At dusk everything, the
+        # card entering included, is a few grey levels apart, and so is the sensor noise: below that,
+        # scale the threshold with the scene's brightness, down to a third of it (below that, noise
+        # alone would count as motion).
+        dimness = min(1.0, cv2.mean(reference)[0] / DIM_SCENE)  # cv2: a tenth of numpy's time here
+        delta = max(self.pixel_delta / 3.0, self.pixel_delta * dimness)
+        changed = cv2.absdiff(thumb, reference) > delta
         return int(np.count_nonzero(changed)) >= self.min_changed
 
     def decoded(self, found_code: bool) -> None:

@@ -1,4 +1,12 @@
-"""Per-frame scanning as the kiosk does it: motion gate -> decoder (with budget) -> dedupe."""
+"""Per-frame scanning as the kiosk does it: motion gate -> decoder (with budget) -> dedupe, with the
+learned detector beside the loop for frames zxing-cpp could not read.
+
+Per frame, in this order: the gate (a thumbnail difference, microseconds); on frames it passes, the
+decoder's cheap path (the library's default search) and its recovery attempts within the frame
+budget; on frames where the gate saw something and zxing-cpp read nothing, an *offer* to the learned
+detector, which reads on its own thread and at its own rate (kiosk.decode.background). Its codes come
+out of `scan` on a later frame, through the same dedupe window.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +16,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from kiosk.decode.background import BackgroundReader
 from kiosk.decode.config import DecodeConfig
 from kiosk.decode.decoder import DecodedCode, QrDecoder
 from kiosk.decode.dedupe import DedupeWindow
+from kiosk.decode.learned import LearnedReader, WeChatReader
 from kiosk.decode.motion import MotionGate
 
 
@@ -20,12 +30,18 @@ class ScanStats:
     decoded_frames: int = 0  # frames that went through the decoder (not skipped by the gate)
     codes: int = 0  # symbols read, repeats included
     new_codes: int = 0  # passages: symbols not suppressed by the dedupe window
+    learned_codes: int = 0  # symbols the learned detector read (repeats included)
 
 
 class FrameScanner:
     def __init__(
-        self, config: DecodeConfig | None = None, clock: Callable[[], float] = time.monotonic
+        self,
+        config: DecodeConfig | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        learned: LearnedReader | None = None,
     ) -> None:
+        """`learned` replaces the learned detector (tests inject stand-ins); by default it is WeChat's,
+        built (model checksums verified) here, at start, when `config.learned_detector` is on."""
         self.config = config or DecodeConfig()
         self.decoder = QrDecoder(self.config, clock)
         self.dedupe = DedupeWindow(self.config.dedupe_window_s)
@@ -36,24 +52,56 @@ class FrameScanner:
             if self.config.motion_gate
             else None
         )
+        if learned is None and self.config.learned_detector:
+            # Its own QrDecoder: the worker thread must not share the frame loop's cost model.
+            learned = WeChatReader(QrDecoder(self.config), threads=self.config.learned_threads)
+        self.background = (
+            BackgroundReader(learned, self.config.learned_max_duty, clock=clock)
+            if learned is not None
+            else None
+        )
         self._clock = clock
         self.stats = ScanStats()
 
     def scan(self, gray: np.ndarray, now: float) -> list[DecodedCode]:
         """New codes in this frame. `now` is the frame's capture time (monotonic seconds)."""
         self.stats.frames += 1
-        if self.gate is not None and not self.gate.should_decode(gray, now):
-            return []
-        self.stats.decoded_frames += 1
-        # A static scene re-checked on the timer already had its full recovery when it last
-        # changed: only the plain pass (and retries of symbols it locates) is worth repeating.
-        recover = self.gate is None or self.gate.last_reason != "timer"
-        codes = self.decoder.decode(
-            gray, self._clock() + self.config.frame_budget_ms / 1000.0, recover=recover
-        )
-        if self.gate is not None:
-            self.gate.decoded(bool(codes))
+        late = self.background.collect() if self.background is not None else []
+        self.stats.learned_codes += len(late)
+        codes: list[DecodedCode] = []
+        if self.gate is None or self.gate.should_decode(gray, now):
+            self.stats.decoded_frames += 1
+            # A static scene re-checked on the timer already had its full recovery (and its learned
+            # look) when it last changed: only the plain pass and retries of located symbols repeat.
+            moved = self.gate is None or self.gate.last_reason != "timer"
+            codes = self.decoder.decode(
+                gray, self._clock() + self.config.frame_budget_ms / 1000.0, recover=moved
+            )
+            if not codes and moved and self.background is not None:
+                self.background.offer(gray)
+            if self.gate is not None:
+                self.gate.decoded(bool(codes or late))
+        elif late and self.gate is not None:
+            self.gate.decoded(True)  # someone is holding a code up: decode the next frames
+        codes += late
         self.stats.codes += len(codes)
         fresh = [c for c in codes if not self.dedupe.seen_recently(c.raw, now)]
         self.stats.new_codes += len(fresh)
         return fresh
+
+    def drain(self, now: float, timeout: float | None = None) -> list[DecodedCode]:
+        """For finite sources (files, benchmarks): wait for the learned detector's pending frame and
+        return its new codes, as a next frame would. Never used by the live frame loop."""
+        if self.background is None:
+            return []
+        self.background.wait_idle(timeout)
+        late = self.background.collect()
+        self.stats.learned_codes += len(late)
+        self.stats.codes += len(late)
+        fresh = [c for c in late if not self.dedupe.seen_recently(c.raw, now)]
+        self.stats.new_codes += len(fresh)
+        return fresh
+
+    def close(self) -> None:
+        if self.background is not None:
+            self.background.close()

@@ -20,10 +20,14 @@ def test_scan_bench_quick_run_prints_its_summary_line() -> None:
     assert result.returncode == 0, result.stderr
     last = result.stdout.strip().splitlines()[-1]
     assert re.fullmatch(
-        r"scan: pipeline_read=\d+ raw_read=\d+ p50_ratio=[\d.]+ p99_ms=[\d.]+ empty_ratio=[\d.]+", last
+        r"scan: pipeline_read=\d+ raw_read=\d+ p50_ratio=[\d.]+ p99_ms=[\d.]+ empty_ratio=[\d.]+"
+        r" categories_ok=\d+/\d+",
+        last,
     ), last
     read = dict(kv.split("=") for kv in last.split()[1:])
     assert int(read["pipeline_read"]) >= int(read["raw_read"])
+    ok, categories = read["categories_ok"].split("/")
+    assert ok == categories  # in every category, at least as many codes as the plain call
 
 
 def test_link_bench_small_run_loses_nothing() -> None:
@@ -82,3 +86,19 @@ def test_screen_bench_small_run_prints_its_summary() -> None:
         r"p99_over_budget=[\d.]+",
         last,
     ), last
+
+
+def test_scan_loop_bench_short_run_prints_its_summary_line() -> None:
+    result = subprocess.run(
+        [sys.executable, "bench/scan_loop.py", "--seconds", "1"],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    last = result.stdout.strip().splitlines()[-1]
+    assert re.fullmatch(
+        r"scan_loop: p50_off=[\d.]+ p50_on=[\d.]+ p99_off=[\d.]+ p99_on=[\d.]+ learned_runs=\d+", last
+    ), last
+    assert int(last.rsplit("=", 1)[1]) >= 1  # the learned detector did run on the hard frames

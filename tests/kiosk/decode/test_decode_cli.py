@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import base64
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import cv2
+import pytest
 import zxingcpp
+from click.testing import CliRunner
 
+from bench.corpus import multi_code_frames
+from kiosk.commands import decode
+from kiosk.decode import learned
 from kiosk.simulate import phone_scene
 from tests.conftest import REPO_ROOT
 
@@ -88,3 +94,26 @@ def test_samples_every_text_the_plain_call_reads_is_returned_exactly(shared_samp
         got.setdefault(record["image"], []).append(record["text"])
     missing = {img: (expected[img], got.get(img)) for img in images if expected[img] not in got.get(img, [])}
     assert not missing, missing
+
+
+def test_every_code_of_a_photo_with_several_is_printed(tmp_path: Path) -> None:
+    sample = next(s for s in multi_code_frames(per_size=5, sizes=("1280x720",)) if len(s.payloads) >= 5)
+    image = tmp_path / "sheet.png"
+    cv2.imwrite(str(image), sample.image)
+    result = run_decode(str(image))
+    assert result.returncode == 0, result.stderr
+    assert sorted(json.loads(x)["text"] for x in result.stdout.splitlines()) == sorted(sample.payloads)
+
+
+def test_a_bad_model_file_stops_the_command_with_its_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    models = tmp_path / "models"
+    shutil.copytree(learned.MODEL_DIR, models)
+    (models / "detect.prototxt").write_text("not the shipped file")
+    monkeypatch.setattr(learned, "MODEL_DIR", models)
+    image = tmp_path / "card.png"
+    cv2.imwrite(str(image), phone_scene("PASS-1"))
+    result = CliRunner().invoke(decode.command, [str(image)])
+    assert result.exit_code == 1
+    assert "detect.prototxt" in result.output and "MD5" in result.output
