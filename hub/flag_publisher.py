@@ -1,10 +1,12 @@
-"""New flags on their way down to every kiosk: signed deltas, a signed retained head, snapshots.
+"""New flags on their way down to every kiosk: chained signed deltas, a signed retained head, chunks.
 
 After an operator adds or lifts a flag (or the registry sync brings changes), `publish_pending`
-sends one signed `flags.delta` from the last published version to the head, and re-publishes the
-retained `flags.head`. A kiosk that missed deltas (offline, or new) sees the head ahead of its own
-version and says `resync_wanted` in its retained status; the publisher answers that kiosk with a
-`flags.snapshot` addressed to it, on its own commands topic. Persons travel only as keyed hashes
+sends the chain of signed `flags.delta`s from the last published version to the head (hub/flagstate.py
+owns the list and builds them, each at most `DELTA_CAP` changes), then the retained `flags.head` when
+its version moved. A kiosk whose list does not match a head (it missed deltas, is new, or its disk was
+damaged) lists the buckets that differ in its retained status (`resync_buckets`); the publisher answers
+with those buckets' signed `flags.chunk`s, cached per version, on that kiosk's own commands topic,
+each bucket at most once per `CHUNK_MIN_INTERVAL_S` per kiosk. Persons travel only as keyed hashes
 (wire/flagsync.py).
 
 The hub's signing key is loaded from a file that only the hub's user may read.
@@ -26,13 +28,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hub.db import Database
 from hub.documents import current_document
-from hub.flags import FlagChange, changes_since, head_version
+from hub.flagstate import FlagState
 from hub.rules import RULES_DOC
 from hub.trust import TRUST_DOC
 from provisioning.keyfiles import load_private_key
-from wire import flagsync, topics
+from wire import flagdigest, topics
 from wire.envelope import public_pem, seal
-from wire.idhash import id_hash
 from wire.rules import RULES_TYPE
 
 if TYPE_CHECKING:  # key_rotation imports this module's load_signing_key
@@ -40,8 +41,9 @@ if TYPE_CHECKING:  # key_rotation imports this module's load_signing_key
 
 log = logging.getLogger(__name__)
 
-STATUS_NAMES = {"F0": "F0", "F1": "F1", "F2": "F2", "revoked": "REVOKED"}
 RESYNC_MIN_INTERVAL_S = 5.0
+CHUNK_MIN_INTERVAL_S = 2.0  # a bucket re-sent to one kiosk at most this often (it asks again if lost)
+MAX_BUCKETS_PER_REQUEST = 64  # kiosks ask for a few buckets at a time: bounded broker queues
 
 
 def load_signing_key(path: str | Path) -> Ed25519PrivateKey:
@@ -57,45 +59,6 @@ def write_public_key(signing_key: Path, key: Ed25519PrivateKey) -> Path:
     path = signing_key.with_suffix(".pub.pem")
     path.write_bytes(public_pem(key.public_key()))
     return path
-
-
-def _epoch(t: dt.datetime | None) -> int | None:
-    return None if t is None else int(t.replace(tzinfo=dt.UTC).timestamp())
-
-
-def _entry(change: FlagChange, flag_key: bytes) -> flagsync.FlagEntry:
-    start = _epoch(change.starts_at)
-    assert start is not None
-    return flagsync.FlagEntry(
-        id_hash(flag_key, change.target), STATUS_NAMES[change.status], start, _epoch(change.ends_at)
-    )
-
-
-def delta_for(changes: list[FlagChange], from_version: int, flag_key: bytes) -> dict[str, Any]:
-    """The delta payload that brings a kiosk from `from_version` through `changes` (oldest first)."""
-    latest: dict[tuple[str, str], FlagChange] = {}
-    for change in changes:
-        latest[(change.target_kind, change.target)] = change
-    added, lifted, revoked, unrevoked = [], [], [], []
-    for (kind, target), change in latest.items():
-        if kind == "person":
-            if change.lifted:
-                lifted.append(id_hash(flag_key, target))
-            else:
-                added.append(_entry(change, flag_key))
-        else:  # a pass, by pass id (hex)
-            (unrevoked if change.lifted else revoked).append(("pass_id", bytes.fromhex(target)))
-    return flagsync.delta_payload(from_version, added, lifted, revoked, unrevoked)
-
-
-def snapshot_for(db: Database, flag_key: bytes) -> dict[str, Any]:
-    """Every flag not lifted (kiosks check start and end themselves), as a full snapshot."""
-    latest: dict[tuple[str, str], FlagChange] = {}
-    for change in changes_since(db, 0, limit=10_000_000):
-        latest[(change.target_kind, change.target)] = change
-    persons = [_entry(c, flag_key) for (k, _), c in latest.items() if k == "person" and not c.lifted]
-    revoked = [("pass_id", bytes.fromhex(t)) for (k, t), c in latest.items() if k == "pass" and not c.lifted]
-    return flagsync.snapshot_payload(persons, revoked)
 
 
 class FlagPublisher:
@@ -115,9 +78,11 @@ class FlagPublisher:
         self._flag_key = flag_key
         self._clock = clock
         self._lock = threading.Lock()
-        self.published = head_version(db)  # after a restart, kiosks behind it resync via the head
-        self.snapshots_sent = 0
-        self._last_resync: dict[str, float] = {}
+        self.state = FlagState(db, flag_key, self._seal).load()  # one scan of the log, at start only
+        self.published = self.state.version  # after a restart, kiosks behind it resync via the head
+        self._head_sent = -1
+        self.chunks_sent = 0
+        self._last_chunk: dict[tuple[str, int], float] = {}
         self._last_announce: dict[str, float] = {}
         # per retained document (name -> version sent on this connection): trust list, health rules
         self.documents_published: dict[str, int] = {}
@@ -152,28 +117,27 @@ class FlagPublisher:
         self.publish_documents()
         self.connected.set()
 
+    def _seal(self, type_: str, version: int, payload: dict[str, Any]) -> bytes:
+        return seal(self._key, type_, version, payload, self._clock())
+
     def publish_pending(self) -> int:
-        """Publish the changes since the last published version; returns the new head version."""
+        """Publish the chain of deltas since the last published version; returns the new head version."""
         with self._lock:
-            head = head_version(self.db)
-            if head > self.published:
-                changes = changes_since(self.db, self.published)
-                payload = delta_for(changes, self.published, self._flag_key)
-                self._publish(
-                    topics.FLAGS_UPDATES, seal(self._key, "flags.delta", head, payload, self._clock())
-                )
-                log.info("flags: published delta %d -> %d (%d changes)", self.published, head, len(changes))
-                self.published = head
-            self._publish_head()
-            return head
+            for delta in self.state.advance():
+                self._publish(topics.FLAGS_UPDATES, delta.sealed)
+                log.info(
+                    "flags: published delta %d -> %d (%d changes)",
+                    delta.from_version, delta.to_version, delta.changes,
+                )  # fmt: skip
+                self.published = delta.to_version
+            if self._head_sent != self.state.version:
+                self._publish_head()
+            return self.published
 
     def _publish_head(self) -> None:
-        head = self.published
-        persons = snapshot_for(self.db, self._flag_key)["persons"]
-        payload = flagsync.head_payload(int(p["h"], 16) for p in persons)
-        self._publish(
-            topics.FLAGS_HEAD, seal(self._key, "flags.head", head, payload, self._clock()), retain=True
-        )
+        version, data = self.state.head()  # cached per version: no scan, no hashing of the list
+        self._publish(topics.FLAGS_HEAD, data, retain=True)
+        self._head_sent = version
 
     def publish_documents(self) -> None:
         """Publish the newest trust list and health rules, retained, where newer than what was sent."""
@@ -223,20 +187,29 @@ class FlagPublisher:
         if not isinstance(status, dict) or status.get("state") != "online":
             return
         kiosk_id = parsed[0]
-        behind = isinstance(status.get("flags_version"), int) and status["flags_version"] < self.published
-        if status.get("resync_wanted") or behind:
-            self.send_snapshot(kiosk_id)
+        buckets = status.get("resync_buckets")
+        if isinstance(buckets, list) and buckets:
+            self.send_chunks(kiosk_id, buckets)
         self._announce_to(kiosk_id, status)
 
-    def send_snapshot(self, kiosk_id: str) -> None:
-        """A full flag list for one kiosk (rate-limited: a kiosk re-announcing itself gets one)."""
+    def send_chunks(self, kiosk_id: str, buckets: list[Any]) -> int:
+        """The asked-for buckets' chunks to one kiosk, from cache; returns how many were sent.
+
+        Rate-limited per kiosk and bucket (a status repeated every second does not resend 30 MB), and at
+        most MAX_BUCKETS_PER_REQUEST per request; anything else in the list is ignored."""
         now = time.monotonic()
-        if now - self._last_resync.get(kiosk_id, -1e9) < RESYNC_MIN_INTERVAL_S:
-            return
-        self._last_resync[kiosk_id] = now
-        with self._lock:
-            payload = snapshot_for(self.db, self._flag_key)
-            data = seal(self._key, "flags.snapshot", self.published, payload, self._clock(), target=kiosk_id)
-            self._publish(topics.commands(kiosk_id), data)  # its own topic: the broker's ACL keeps it private
-            self.snapshots_sent += 1
-        log.info("flags: snapshot version %d sent to %s", self.published, kiosk_id)
+        sent = 0
+        for b in buckets[:MAX_BUCKETS_PER_REQUEST]:
+            if not isinstance(b, int) or isinstance(b, bool) or not 0 <= b < flagdigest.NBUCKETS:
+                continue
+            if now - self._last_chunk.get((kiosk_id, b), -1e9) < CHUNK_MIN_INTERVAL_S:
+                continue
+            self._last_chunk[(kiosk_id, b)] = now
+            self._publish(
+                topics.commands(kiosk_id), self.state.chunk(b)
+            )  # its own topic: ACL keeps it private
+            sent += 1
+        self.chunks_sent += sent
+        if sent:
+            log.info("flags: %d chunk(s) at version %d sent to %s", sent, self.state.version, kiosk_id)
+        return sent

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -140,11 +141,27 @@ def _change(r: Any) -> FlagChange:
     )
 
 
-def changes_since(db: Database, version: int, limit: int = 10_000) -> list[FlagChange]:
-    """Flag changes after `version`, oldest first: the content of a delta to kiosks."""
-    q = sa.select(flag_log).where(flag_log.c.version > version).order_by(flag_log.c.version).limit(limit)
+def changes_since(db: Database, version: int, limit: int | None = None) -> list[FlagChange]:
+    """Flag changes after `version`, oldest first; at most `limit` (None: all of them).
+
+    A caller that passes a limit gets a *prefix*: it must carry on from the last version returned
+    (`iter_changes` does), never treat the page as everything (that silently lost flags before).
+    """
+    q = sa.select(flag_log).where(flag_log.c.version > version).order_by(flag_log.c.version)
+    if limit is not None:
+        q = q.limit(limit)
     with db.begin() as conn:
         return [_change(r) for r in conn.execute(q)]
+
+
+def iter_changes(db: Database, after: int = 0, page: int = 50_000) -> Iterator[list[FlagChange]]:
+    """Every flag change after `after`, oldest first, in pages of at most `page` (bounded memory)."""
+    while True:
+        changes = changes_since(db, after, limit=page)
+        if not changes:
+            return
+        yield changes
+        after = changes[-1].version
 
 
 def head_version(db: Database) -> int:
@@ -155,8 +172,9 @@ def head_version(db: Database) -> int:
 def active_flags(db: Database, at: dt.datetime) -> dict[tuple[str, str], str]:
     """(target_kind, target) -> status for every flag in force at `at` (latest change per target wins)."""
     latest: dict[tuple[str, str], FlagChange] = {}
-    for c in changes_since(db, 0, limit=10_000_000):
-        latest[(c.target_kind, c.target)] = c
+    for page in iter_changes(db):
+        for c in page:
+            latest[(c.target_kind, c.target)] = c
     return {
         k: c.status
         for k, c in latest.items()

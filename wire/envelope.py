@@ -28,7 +28,9 @@ from wire.errors import WireError
 
 DOMAIN = b"checkpoint/v1 signed envelope\n"
 MAX_ENVELOPE_BYTES = 8 << 20  # a full flag snapshot of a million entries is ~30 MB as JSON: use deltas
-TYPES = frozenset({"flags.delta", "flags.head", "flags.snapshot", "trust", "command", "key.rotate", "rules"})
+TYPES = frozenset(
+    {"flags.delta", "flags.head", "flags.snapshot", "flags.chunk", "trust", "command", "key.rotate", "rules"}
+)
 
 
 def key_id(public_key: Ed25519PublicKey) -> str:

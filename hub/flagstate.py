@@ -1,0 +1,209 @@
+"""The hub's one owner of the flag list kiosks see: the log in, signed deltas, heads and chunks out.
+
+Why one component: the list, its version and its digest must move together. Built once from the log
+at start (one paged scan, no limit), then advanced only by the changes after its version, in pages of
+at most `delta_cap` changes: each page becomes one signed delta sealed with its own last version and
+carrying the head it leads to, so a 100,000-change import is a chain of deltas, never a truncated one.
+
+The active set lives in sorted numpy arrays (hash, status, start, end, and each entry's digest term:
+33 bytes an entry, ~33 MB at a million) with per-bucket digest sums kept up to date item by item
+(wire/flagdigest.py): a head costs O(buckets), never a rescan. Heads, deltas and each bucket's chunk are
+sealed once per version and cached, so a thousand kiosks asking for the same bucket cost one signature.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from hub.db import Database
+from hub.flags import FlagChange, iter_changes
+from wire import flagdigest, flagsync
+from wire.idhash import id_hash
+
+log = logging.getLogger(__name__)
+
+DELTA_CAP = 10_000  # changes per delta: ~0.7 MB signed, far below the kiosk's 8 MiB envelope limit
+LOAD_PAGE = 50_000
+STATUS_NAMES = {"F0": "F0", "F1": "F1", "F2": "F2", "revoked": "REVOKED"}
+
+Sealer = Callable[[str, int, dict[str, Any]], bytes]
+
+
+@dataclass(frozen=True)
+class Delta:
+    from_version: int
+    to_version: int
+    changes: int
+    sealed: bytes
+
+
+def _epoch(t: dt.datetime | None) -> int | None:
+    return None if t is None else int(t.replace(tzinfo=dt.UTC).timestamp())
+
+
+class FlagState:
+    def __init__(self, db: Database, flag_key: bytes, seal: Sealer, delta_cap: int = DELTA_CAP) -> None:
+        if delta_cap < 1:
+            raise ValueError("delta_cap must be at least 1")
+        self.db = db
+        self._key = flag_key
+        self._seal = seal
+        self.seed = flagdigest.digest_seed(flag_key)
+        self.delta_cap = delta_cap
+        self.version = 0
+        self.digest = flagdigest.Digest()
+        self._h = np.empty(0, dtype=np.uint64)
+        self._s = np.empty(0, dtype=np.uint8)
+        self._a = np.empty(0, dtype=np.int64)
+        self._e = np.empty(0, dtype=np.int64)
+        self._eh = np.empty(0, dtype=np.uint64)
+        self._revoked: list[dict[tuple[str, bytes], int]] = [{} for _ in range(flagdigest.NBUCKETS)]
+        self._chunks: dict[int, tuple[int, bytes]] = {}  # bucket -> (version sealed at, envelope)
+        self._payloads: dict[int, dict[str, Any]] = {}  # bucket -> its chunk payload, until it changes
+        self._head: tuple[int, bytes] | None = None
+        self._lock = threading.RLock()
+
+    def __len__(self) -> int:
+        return int(self._h.size)
+
+    # -- building ---------------------------------------------------------------------------------
+
+    def load(self) -> FlagState:
+        """Read the whole log once, in bounded pages (no limit on its length)."""
+        with self._lock:
+            for page in iter_changes(self.db, self.version, LOAD_PAGE):
+                self._apply(page)
+        log.info("flags: %d active persons at version %d", len(self), self.version)
+        return self
+
+    def advance(self) -> Iterator[Delta]:
+        """The chain of signed deltas from this state's version to the log's head, applied as they go."""
+        for page in iter_changes(self.db, self.version, self.delta_cap):
+            with self._lock:
+                if page[0].version <= self.version:  # another caller advanced meanwhile
+                    continue
+                from_version = self.version
+                payload = self._apply(page)
+                payload["head"] = flagsync.head_payload(self.digest)
+                sealed = self._seal("flags.delta", self.version, payload)
+            yield Delta(from_version, self.version, len(page), sealed)
+
+    def _apply(self, page: list[FlagChange]) -> dict[str, Any]:
+        """Apply one page of changes (oldest first); returns the delta payload that does the same."""
+        latest: dict[tuple[str, str], FlagChange] = {}
+        for change in page:
+            latest[(change.target_kind, change.target)] = change
+        persons = [c for (kind, _), c in latest.items() if kind == "person"]
+        passes = [c for (kind, _), c in latest.items() if kind != "person"]
+        touched: set[int] = set()
+
+        hashes = np.array([id_hash(self._key, c.target) for c in persons], dtype=np.uint64)
+        idx = np.searchsorted(self._h, hashes)
+        present = idx < self._h.size
+        present[present] = self._h[idx[present]] == hashes[present]
+        old = idx[present]
+        self.digest.add(flagdigest.buckets_of(self._h[old]), self._eh[old], -1)
+        keep = np.ones(self._h.size, dtype=bool)
+        keep[old] = False
+
+        added = [(int(h), c) for h, c in zip(hashes.tolist(), persons, strict=True) if not c.lifted]
+        added.sort(key=lambda hc: hc[0])
+        nh = np.array([h for h, _ in added], dtype=np.uint64)
+        ns = np.array([flagsync.STATUS_CODES[STATUS_NAMES[c.status]] for _, c in added], dtype=np.uint8)
+        na = np.array([_epoch(c.starts_at) for _, c in added], dtype=np.int64)
+        ne = np.array(
+            [flagdigest.NO_END if c.ends_at is None else _epoch(c.ends_at) for _, c in added], dtype=np.int64
+        )
+        neh = flagdigest.entry_hashes(self.seed, nh, ns, na, ne)
+        self.digest.add(flagdigest.buckets_of(nh), neh, +1)
+        kh = self._h[keep]
+        pos = np.searchsorted(kh, nh)
+        self._h = np.insert(kh, pos, nh)
+        self._s = np.insert(self._s[keep], pos, ns)
+        self._a = np.insert(self._a[keep], pos, na)
+        self._e = np.insert(self._e[keep], pos, ne)
+        self._eh = np.insert(self._eh[keep], pos, neh)
+        touched.update(flagdigest.buckets_of(hashes).tolist())
+
+        revoked, unrevoked = [], []
+        for c in passes:  # a pass, by pass id (hex)
+            try:
+                item = ("pass_id", bytes.fromhex(c.target))
+            except ValueError:
+                log.error("flags: change %d names pass %r, not hex: left out", c.version, c.target)
+                continue
+            r = flagdigest.revocation_hash(self.seed, *item)
+            bucket = self._revoked[flagdigest.bucket_of(r)]
+            touched.add(flagdigest.bucket_of(r))
+            if c.lifted:
+                unrevoked.append(item)
+                if bucket.pop(item, None) is not None:
+                    self.digest.add_revocation(r, -1)
+            else:
+                revoked.append(item)
+                if item not in bucket:
+                    bucket[item] = r
+                    self.digest.add_revocation(r, +1)
+
+        from_version = self.version
+        self.version = page[-1].version
+        for b in touched:
+            self._payloads.pop(b, None)
+        entries = [
+            flagsync.FlagEntry(h, STATUS_NAMES[c.status], int(_epoch(c.starts_at) or 0), _epoch(c.ends_at))
+            for h, c in added
+        ]
+        lifted = [int(h) for h, c in zip(hashes.tolist(), persons, strict=True) if c.lifted]
+        return flagsync.delta_payload(from_version, entries, lifted, revoked, unrevoked)
+
+    # -- cached signed documents ------------------------------------------------------------------
+
+    def head(self) -> tuple[int, bytes]:
+        """(version, the signed head): sealed once per version, from the kept sums (no scan)."""
+        with self._lock:
+            if self._head is None or self._head[0] != self.version:
+                payload = flagsync.head_payload(self.digest)
+                self._head = (self.version, self._seal("flags.head", self.version, payload))
+            return self._head
+
+    def chunk(self, bucket: int) -> bytes:
+        """One bucket's full content, signed at the current version; cached until the bucket or the
+        version changes (a chunk always carries the version it is true at, so a kiosk can order it
+        against deltas)."""
+        if not 0 <= bucket < flagdigest.NBUCKETS:
+            raise ValueError(f"bucket {bucket} is not 0..{flagdigest.NBUCKETS - 1}")
+        with self._lock:
+            cached = self._chunks.get(bucket)
+            if cached is not None and cached[0] == self.version:
+                return cached[1]
+            payload = self._payloads.get(bucket)
+            if payload is None:  # the bucket changed since it was last encoded
+                lo, hi = flagdigest.bucket_bounds(bucket)
+                i = int(np.searchsorted(self._h, np.uint64(lo), side="left"))
+                j = int(np.searchsorted(self._h, np.uint64(hi), side="right"))
+                h, s, a, e = self._h[i:j], self._s[i:j], self._a[i:j], self._e[i:j]
+                bucket_sum = int(self.digest.sums[bucket])
+                payload = flagsync.chunk_payload(
+                    bucket, h, s, a, e, sorted(self._revoked[bucket]), bucket_sum
+                )
+                self._payloads[bucket] = payload
+            sealed = self._seal("flags.chunk", self.version, payload)
+            self._chunks[bucket] = (self.version, sealed)
+            return sealed
+
+    def active_hashes(self) -> dict[int, tuple[int, int, int]]:
+        """hash -> (status code, start, end) of every active person (for tests and the bench)."""
+        with self._lock:
+            rows = zip(self._h.tolist(), self._s.tolist(), self._a.tolist(), self._e.tolist(), strict=True)
+            return {h: (s, a, e) for h, s, a, e in rows}
+
+    def revocations(self) -> set[tuple[str, bytes]]:
+        with self._lock:
+            return {item for bucket in self._revoked for item in bucket}
