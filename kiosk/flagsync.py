@@ -6,15 +6,19 @@ stopped). So every change here is: validate everything -> write the rows *and* t
 SQLite transaction -> swap the in-memory arrays (under the verifier's lock). A kill at any point leaves
 either the old state or the new one on disk, and `load()` rebuilds memory from disk.
 
-What arrives (wire/flagsync.py, already signature-checked by the link):
-- `flags.delta` from version u to v: applied only if it follows our version (else: a gap, see below);
-  it carries the head it leads to, so the whole list is checked against the hub's after every delta;
-- `flags.head` (retained): the hub's version, counts and per-bucket digest sums (wire/flagdigest.py).
-  Equal version and different sums: our list is damaged (a corrupted disk, a bug): the buckets that
-  differ are asked for again. A head ahead of us for longer than `grace_s`: we missed deltas;
-- `flags.chunk`: one bucket's full content at the hub's version; replaces that bucket (rows, revocations,
-  its sum). A bucket repaired at version V > ours remembers V, so older deltas skip it (a chunk is never
-  overwritten by an older change). When every bucket's sum equals the newest head's, we take its version.
+Each of the 256 buckets (wire/flagdigest.py) carries its own version: the hub's version at which that
+bucket is exactly the hub's. The kiosk's flag version is the lowest of them. What arrives (wire/flagsync.py,
+already signature-checked by the link):
+- `flags.delta` from version u to v (final states of what changed in between): it moves every bucket at
+  a version in [u, v) to v; a bucket below u has missed a delta (a gap), one at v or above already holds
+  it. It carries the head it leads to, so the list is checked against the hub's after every delta;
+- `flags.head` (retained): the hub's version, counts and per-bucket digest sums. A bucket whose sum equals
+  the head's is the hub's at that version (its version moves up to it); one at the head's version whose
+  sum differs is damaged (a corrupted disk, a bug) and is asked for again at once; one below it that
+  differs has missed a delta, and is asked for if the deltas do not bring it level within `grace_s`;
+- `flags.chunk`: one bucket's full content at the hub's version V; replaces that bucket (rows,
+  revocations, sum) unless the bucket is already newer, and the bucket is then at V. Because deltas keep
+  moving repaired buckets, a kiosk converges even while the hub's list keeps changing.
 
 What differs is asked for in the retained status (`resync_buckets`, a few at a time, so neither broker
 nor kiosk ever holds the whole list twice); a resync interrupted by a disconnect or a restart carries on
@@ -87,7 +91,7 @@ class FlagSync:
         self._grace_s = grace_s
         self.digest = flagdigest.Digest()
         self._revs: list[dict[RevKey, int]] = [{} for _ in range(flagdigest.NBUCKETS)]
-        self.bucket_versions: dict[int, int] = {}
+        self.bv = np.zeros(flagdigest.NBUCKETS, dtype=np.int64)  # each bucket's version
         self.head: flagsync.FlagHead | None = None
         self.wanted: set[int] = set()
         self.last_mismatch: str | None = None
@@ -113,7 +117,7 @@ class FlagSync:
             state = "resyncing"
         elif self.head is None:
             state = "unverified"
-        elif self.head.version > self.version:
+        elif self.head.version > self.version or int(self.bv.max()) > self.version:
             state = "behind"
         else:
             state = "verified"
@@ -162,11 +166,16 @@ class FlagSync:
                 break
 
     def _persist_all(self, prune_legacy: bool) -> None:
+        self.bv[:] = self.flags.version
         h, s, a, e = self.flags.arrays()
         with self.store.transaction() as conn:
             conn.execute("DELETE FROM flag_entries")
             conn.execute("DELETE FROM flag_revocations")
             conn.execute("DELETE FROM flag_bucket_versions")
+            conn.executemany(
+                "INSERT INTO flag_bucket_versions(bucket, version) VALUES (?, ?)",
+                [(b, self.flags.version) for b in range(flagdigest.NBUCKETS)],
+            )
             conn.executemany(
                 "INSERT OR REPLACE INTO flag_entries(h, s, a, e) VALUES (?, ?, ?, ?)",
                 zip(_signed(h), s.tolist(), a.tolist(), e.tolist(), strict=True),
@@ -202,7 +211,11 @@ class FlagSync:
             for kind, value in revs:
                 self.flags.revocation_set(kind).add(bytes(value))
             self.flags.version = int(version[0]) if version else 0
-        self.bucket_versions = {int(b): int(v) for b, v in bucket_versions}
+        self.bv[:] = self.flags.version  # buckets never written on their own are at the list's version
+        for b, v in bucket_versions:
+            self.bv[int(b)] = int(v)
+        with self.lock:
+            self.flags.version = int(self.bv.min())
 
     def _all_revocations(self) -> list[RevKey]:
         return [(kind, v) for kind in flagsync.REVOCATION_KINDS for v in self.flags.revocation_set(kind)]
@@ -237,37 +250,38 @@ class FlagSync:
 
     def tick(self) -> bool:
         """Called often by the link: True when the status should be published now (a resync starts)."""
-        head = self.head
-        if head is None or head.version <= self.version or self._behind_since is None:
+        if self.head is None or self._behind_since is None:
             return False
-        if self._monotonic() - self._behind_since < self._grace_s or self.wanted:
+        if self._monotonic() - self._behind_since < self._grace_s:
             return False
-        self._behind_since = self._monotonic()  # ask again later if this does not bring us level
-        self._compare(head, f"the hub's head is version {head.version}, ours {self.version}")
-        return bool(self.wanted)
+        before = set(self.wanted)
+        self._behind_since = None
+        self._consider(self.head, patient=False)  # deltas did not bring them level: ask for them
+        return self.wanted != before
 
     def _apply_delta(self, update: Signed) -> None:
         delta = flagsync.decode_delta(update)
         head = flagsync.delta_head(update)
-        u, to = self.version, update.version
-        if to <= u:
-            raise WireError(f"replayed or older flags.delta: version {to} <= applied {u}")
-        if delta.from_version != u:
+        frm, to = delta.from_version, update.version
+        if to <= self.version:
+            raise WireError(f"replayed or older flags.delta: version {to} <= applied {self.version}")
+        follows = (self.bv >= frm) & (self.bv < to)  # the buckets this delta moves to `to`
+        if not follows.any():
             if head is not None:
                 self._consider(head)
-            raise WireError(f"version gap: delta from {delta.from_version}, applied {u}")
+            raise WireError(f"version gap: delta from {frm}, applied {self.version}")
 
-        def fresh(h: int) -> bool:  # a bucket repaired at a version >= to already holds this change
-            return self.bucket_versions.get(flagdigest.bucket_of(h), 0) < to
+        def moves(h: int) -> bool:
+            return bool(follows[flagdigest.bucket_of(h)])
 
-        added = [x for x in delta.added if fresh(x.id_hash)]
-        lifted = [x for x in delta.lifted if fresh(x)]
-        revoked = [x for x in delta.revoked if fresh(self._rhash(*x))]
-        unrevoked = [x for x in delta.unrevoked if fresh(self._rhash(*x))]
-        self._change(added, lifted, revoked, unrevoked, to)
+        added = [x for x in delta.added if moves(x.id_hash)]
+        lifted = [x for x in delta.lifted if moves(x)]
+        revoked = [x for x in delta.revoked if moves(self._rhash(*x))]
+        unrevoked = [x for x in delta.unrevoked if moves(self._rhash(*x))]
+        self._change(added, lifted, revoked, unrevoked, to, follows)
         if head is not None:
             self._consider(head)
-        elif self.head is not None and self.head.version == to:
+        elif self.head is not None:
             self._consider(self.head)
 
     def _change(
@@ -277,8 +291,10 @@ class FlagSync:
         revoked: list[RevKey],
         unrevoked: list[RevKey],
         to: int,
+        follows: np.ndarray,
     ) -> None:
-        """Lift, add and (un)revoke, then move to version `to`: disk in one transaction, then memory."""
+        """Lift, add and (un)revoke, then move the `follows` buckets to version `to`: disk in one
+        transaction (rows, revocations, bucket versions, the flag version), then memory."""
         h, s, a, e = self.flags.arrays()
         last: dict[int, flagsync.FlagEntry | None] = {x: None for x in lifted}
         for entry in added:
@@ -318,14 +334,26 @@ class FlagSync:
                 zip(_signed(nh), ns.tolist(), na.tolist(), ne.tolist(), strict=True),
             )
             self._write_revocations(conn, rev_add, rev_drop)
-            self.store.set_version_in(conn, VERSION_TYPE, to)
-            conn.execute("DELETE FROM flag_bucket_versions WHERE version <= ?", [to])
+            bv = self._write_bucket_versions(conn, np.nonzero(follows)[0], to)
         with self.lock:
             self.flags.install_sorted(*arrays)
             self._swap_revocations(rev_add, rev_drop)
-            self.flags.version = to
+            self.flags.version = int(bv.min())
         self.digest = digest
-        self.bucket_versions = {b: v for b, v in self.bucket_versions.items() if v > to}
+        self.bv = bv
+
+    def _write_bucket_versions(
+        self, conn: sqlite3.Connection, buckets: Iterable[int], version: int
+    ) -> np.ndarray:
+        """Inside a transaction: `buckets` now at `version`, and the flag version (the lowest); returns
+        the new per-bucket versions (installed by the caller once the transaction has committed)."""
+        bv = self.bv.copy()
+        rows = [(version, int(b)) for b in buckets]
+        for _, b in rows:
+            bv[b] = version
+        conn.executemany("UPDATE flag_bucket_versions SET version = ? WHERE bucket = ?", rows)
+        self.store.set_version_in(conn, VERSION_TYPE, int(bv.min()))
+        return bv
 
     def _revocation_changes(
         self, revoked: Iterable[RevKey], unrevoked: Iterable[RevKey], digest: flagdigest.Digest
@@ -363,9 +391,9 @@ class FlagSync:
             self._revs[flagdigest.bucket_of(r)][(kind, value)] = r
 
     def _apply_chunk(self, chunk: flagsync.FlagChunk) -> None:
-        b, v, u = chunk.bucket, chunk.version, self.version
-        if v < u or v < self.bucket_versions.get(b, 0):
-            raise WireError(f"stale flags.chunk: bucket {b} at version {v}, ours is newer")
+        b, v = chunk.bucket, chunk.version
+        if v < int(self.bv[b]):
+            raise WireError(f"stale flags.chunk: bucket {b} at version {v}, ours is at {int(self.bv[b])}")
         h, s, a, e = self.flags.arrays()
         lo, hi = flagdigest.bucket_bounds(b)
         i = int(np.searchsorted(h, np.uint64(lo), side="left"))
@@ -392,19 +420,16 @@ class FlagSync:
                 ),
             )
             self._write_revocations(conn, add, drop)
-            if v > u:
-                conn.execute(
-                    "INSERT OR REPLACE INTO flag_bucket_versions(bucket, version) VALUES (?, ?)", [b, v]
-                )
+            bv = self._write_bucket_versions(conn, [b], v)
         with self.lock:
             self.flags.install_sorted(*arrays)
             self._swap_revocations({}, drop)
             self._swap_revocations(add, {})
+            self.flags.version = int(bv.min())
+        self.bv = bv
         self.digest.sums[b] = np.uint64(chunk.sum)
         self.digest.count += int(chunk.hashes.size) - (j - i)
         self.digest.revocations += len(add) - len(drop)
-        if v > u:
-            self.bucket_versions[b] = v
         self.wanted.discard(b)
         self.chunks_applied += 1
         if self.head is not None:
@@ -412,53 +437,39 @@ class FlagSync:
 
     # -- heads ------------------------------------------------------------------------------------
 
-    def _consider(self, head: flagsync.FlagHead) -> None:
-        """Compare our list with a (newer) head: level and equal -> verified; level or behind and
-        different -> ask for the buckets that differ (behind: only after `grace_s`, see `tick`)."""
-        if self.head is not None and head.version < self.head.version:
-            return  # an older head (a retained one re-delivered after a newer delta)
-        self.head = head
-        u = self.version
-        if head.version < u:
-            return
-        if head.version == u:
-            self._behind_since = None
-            self._compare(head, f"flag list differs from the hub's at version {u}")
-        elif self.wanted:  # resyncing already: aim at the newest head
-            self._compare(head, f"the hub's head is version {head.version}, ours {u}")
-        elif self._behind_since is None:
+    def _consider(self, head: flagsync.FlagHead, patient: bool = True) -> None:
+        """Compare each bucket with a head: equal -> the bucket is at the head's version; at its version
+        and different -> damaged, ask now; below it and different -> missed a delta: ask now if resyncing
+        already (or not `patient`), else after `grace_s` unless deltas bring it level meanwhile."""
+        if self.head is None or head.version >= self.head.version:
+            self.head = head
+        h = head.version
+        comparable = self.bv <= h
+        differ = (self.digest.sums != head.sums) & comparable
+        equal_below = ~differ & comparable & (self.bv < h)
+        if equal_below.any():
+            with self.store.transaction() as conn:
+                bv = self._write_bucket_versions(conn, np.nonzero(equal_below)[0], h)
+            with self.lock:
+                self.flags.version = int(bv.min())
+            self.bv = bv
+        damaged = set(np.nonzero(differ & (self.bv == h))[0].tolist())
+        behind = set(np.nonzero(differ & (self.bv < h))[0].tolist())
+        self.wanted &= set(np.nonzero(differ)[0].tolist()) | set(np.nonzero(~comparable)[0].tolist())
+        ask = damaged | (behind if (self.wanted or not patient) else set())
+        if behind and not ask >= behind and self._behind_since is None:
             self._behind_since = self._monotonic()
-
-    def _compare(self, head: flagsync.FlagHead, why: str) -> None:
-        diff = self.digest.differing(head.sums)
-        counts_equal = self.digest.count == head.count and self.digest.revocations == head.revocations
-        if not diff and counts_equal:
-            self._level_with(head)
-            return
-        # A bucket repaired at a version newer than this head cannot be compared with it: wait for newer.
-        ask = {b for b in diff if self.bucket_versions.get(b, 0) <= head.version}
-        if not diff:  # equal sums, different counts: cannot say where; ask for everything
-            ask = set(range(flagdigest.NBUCKETS))
-        if not ask and self._behind_since is None:
-            self._behind_since = self._monotonic()  # look again at the next head, or after `grace_s`
-        if ask - self.wanted:
+        elif not behind:
+            self._behind_since = None
+        new = ask - self.wanted
+        if new:
             if not self.wanted:
                 self.resyncs += 1
-                log.warning("%s: resyncing %d bucket(s)", why, len(ask))
-            self.last_mismatch = f"{why}: {len(ask)} bucket(s)"
-        self.wanted = ask
-
-    def _level_with(self, head: flagsync.FlagHead) -> None:
-        """Every bucket equals the head's: we hold exactly its list, so we are at its version."""
-        if head.version > self.version:
-            with self.store.transaction() as conn:
-                self.store.set_version_in(conn, VERSION_TYPE, head.version)
-                conn.execute("DELETE FROM flag_bucket_versions WHERE version <= ?", [head.version])
-            with self.lock:
-                self.flags.version = head.version
-            self.bucket_versions = {b: v for b, v in self.bucket_versions.items() if v > head.version}
-            log.info("flags: level with the hub at version %d", head.version)
-        if self.wanted:
-            log.info("flags: resync complete, verified at version %d", head.version)
-        self.wanted = set()
-        self._behind_since = None
+            why = "damaged" if damaged else "behind"
+            self.last_mismatch = (
+                f"version {h}: {len(damaged)} bucket(s) differ from the hub's, {len(behind)} behind ({why})"
+            )
+            log.warning("flags: %s: asking for %d bucket(s)", self.last_mismatch, len(new))
+            self.wanted |= new
+        if not self.wanted and not differ.any() and int(self.bv.min()) == h and self.last_mismatch:
+            log.info("flags: level with the hub at version %d", h)
