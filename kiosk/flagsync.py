@@ -444,6 +444,8 @@ class FlagSync:
         if self.head is None or head.version >= self.head.version:
             self.head = head
         h = head.version
+        # Never applied anything (a new kiosk): no delta in flight can bring it level, so no waiting.
+        new_kiosk = int(self.bv.max()) == 0
         comparable = self.bv <= h
         differ = (self.digest.sums != head.sums) & comparable
         equal_below = ~differ & comparable & (self.bv < h)
@@ -456,7 +458,8 @@ class FlagSync:
         damaged = set(np.nonzero(differ & (self.bv == h))[0].tolist())
         behind = set(np.nonzero(differ & (self.bv < h))[0].tolist())
         self.wanted &= set(np.nonzero(differ)[0].tolist()) | set(np.nonzero(~comparable)[0].tolist())
-        ask = damaged | (behind if (self.wanted or not patient) else set())
+        patient = patient and not self.wanted and not new_kiosk
+        ask = damaged | (behind if not patient else set())
         if behind and not ask >= behind and self._behind_since is None:
             self._behind_since = self._monotonic()
         elif not behind:

@@ -11,7 +11,7 @@ import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hub.db import Database
-from hub.flag_publisher import FlagPublisher
+from hub.flag_publisher import MAX_BUCKETS_PER_REQUEST, FlagPublisher
 from hub.flags import active_flags, add_flag, changes_since, import_registry_changes
 from hub.flagstate import FlagState
 from kiosk.flagsync import FlagSync
@@ -185,4 +185,29 @@ def test_a_kiosk_with_a_corrupted_list_or_a_missed_delta_repairs_only_what_diffe
         assert kiosk.hashes() == expected_hashes(db)
     finally:
         kiosk.stop()
+        publisher.stop()
+
+
+def test_heads_and_chunks_are_built_once_per_version_and_chunks_rate_limited_per_kiosk(
+    db: Database, broker: MosquittoBroker
+) -> None:
+    registry_import(db, 500)
+    publisher = FlagPublisher(db, HUB, DEFAULT_KEY, broker.host, broker.port).start()
+    try:
+        assert publisher.connected.wait(10)
+        state = publisher.state
+        head, chunk = state.head()[1], state.chunk(3)
+        publisher.publish_pending()  # nothing new: nothing rebuilt, nothing rescanned
+        assert state.head()[1] is head and state.chunk(3) is chunk
+        assert publisher.send_chunks("kiosk-x", [3, 4, 999, "x", True]) == 2  # junk in the list is ignored
+        assert publisher.send_chunks("kiosk-x", [3, 4]) == 0  # asked again at once: rate-limited
+        assert publisher.send_chunks("kiosk-y", [3]) == 1  # another kiosk: served from the same cache
+        assert publisher.send_chunks("kiosk-z", list(range(256))) == MAX_BUCKETS_PER_REQUEST
+        add_flag(db, person(99_999), "F0", starts_at=NOW, actor="op", now=NOW)
+        version = publisher.publish_pending()
+        fresh = open_envelope(state.chunk(3), {key_id(HUB.public_key()): HUB.public_key()})
+        assert (
+            state.chunk(3) is not chunk and fresh.version == version
+        )  # a chunk says the version it is true at
+    finally:
         publisher.stop()
