@@ -24,7 +24,7 @@ import numpy as np
 
 from hub.db import Database
 from hub.flags import FlagChange, iter_changes
-from wire import flagdigest, flagsync
+from wire import flagdigest, flagrows, flagsync
 from wire.idhash import id_hash
 
 log = logging.getLogger(__name__)
@@ -105,32 +105,25 @@ class FlagState:
         touched: set[int] = set()
 
         hashes = np.array([id_hash(self._key, c.target) for c in persons], dtype=np.uint64)
-        idx = np.searchsorted(self._h, hashes)
-        present = idx < self._h.size
-        present[present] = self._h[idx[present]] == hashes[present]
-        old = idx[present]
-        self.digest.add(flagdigest.buckets_of(self._h[old]), self._eh[old], -1)
-        keep = np.ones(self._h.size, dtype=bool)
-        keep[old] = False
-
-        added = [(int(h), c) for h, c in zip(hashes.tolist(), persons, strict=True) if not c.lifted]
-        added.sort(key=lambda hc: hc[0])
-        nh = np.array([h for h, _ in added], dtype=np.uint64)
-        ns = np.array([flagsync.STATUS_CODES[STATUS_NAMES[c.status]] for _, c in added], dtype=np.uint8)
-        na = np.array([_epoch(c.starts_at) for _, c in added], dtype=np.int64)
+        keys, first = np.unique(hashes, return_index=True)  # sorted; one change per person in a page
+        chosen = [persons[k] for k in first.tolist()]
+        live = np.array([not c.lifted for c in chosen], dtype=bool)
+        ns = np.array([flagsync.STATUS_CODES[STATUS_NAMES[c.status]] for c in chosen], dtype=np.uint8)
+        na = np.array([_epoch(c.starts_at) for c in chosen], dtype=np.int64)
         ne = np.array(
-            [flagdigest.NO_END if c.ends_at is None else _epoch(c.ends_at) for _, c in added], dtype=np.int64
+            [flagdigest.NO_END if c.ends_at is None else _epoch(c.ends_at) for c in chosen], dtype=np.int64
         )
-        neh = flagdigest.entry_hashes(self.seed, nh, ns, na, ne)
-        self.digest.add(flagdigest.buckets_of(nh), neh, +1)
-        kh = self._h[keep]
-        pos = np.searchsorted(kh, nh)
-        self._h = np.insert(kh, pos, nh)
-        self._s = np.insert(self._s[keep], pos, ns)
-        self._a = np.insert(self._a[keep], pos, na)
-        self._e = np.insert(self._e[keep], pos, ne)
-        self._eh = np.insert(self._eh[keep], pos, neh)
-        touched.update(flagdigest.buckets_of(hashes).tolist())
+        neh = flagdigest.entry_hashes(self.seed, keys, ns, na, ne)
+        plan = flagrows.plan_rows(self._h, keys, live, [ns, na, ne, neh])
+        self.digest.add(flagdigest.buckets_of(self._h[plan.old_idx]), self._eh[plan.old_idx], -1)
+        self.digest.add(flagdigest.buckets_of(keys[live]), neh[live], +1)
+        self._h, (self._s, self._a, self._e, self._eh) = flagrows.execute(
+            plan, self._h, [self._s, self._a, self._e, self._eh]
+        )
+        touched.update(flagdigest.buckets_of(keys).tolist())
+        added = [
+            (int(h), c) for h, c, alive in zip(keys.tolist(), chosen, live.tolist(), strict=True) if alive
+        ]
 
         revoked, unrevoked = [], []
         for c in passes:  # a pass, by pass id (hex)
@@ -160,7 +153,7 @@ class FlagState:
             flagsync.FlagEntry(h, STATUS_NAMES[c.status], int(_epoch(c.starts_at) or 0), _epoch(c.ends_at))
             for h, c in added
         ]
-        lifted = [int(h) for h, c in zip(hashes.tolist(), persons, strict=True) if c.lifted]
+        lifted = [h for h, alive in zip(keys.tolist(), live.tolist(), strict=True) if not alive]
         return flagsync.delta_payload(from_version, entries, lifted, revoked, unrevoked)
 
     # -- cached signed documents ------------------------------------------------------------------

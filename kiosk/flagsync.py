@@ -39,7 +39,7 @@ import numpy as np
 
 from kiosk.store import KioskStore
 from kiosk.verify.flags import FlagStore
-from wire import flagdigest, flagsync
+from wire import flagdigest, flagrows, flagsync
 from wire.envelope import Signed
 from wire.errors import WireError
 
@@ -299,44 +299,36 @@ class FlagSync:
         last: dict[int, flagsync.FlagEntry | None] = {x: None for x in lifted}
         for entry in added:
             last[entry.id_hash] = entry  # an add after a lift of the same hash wins, as on the hub
-        touched = np.array(sorted(last), dtype=np.uint64)
-        idx = np.searchsorted(h, touched)
-        present = idx < h.size
-        present[present] = h[idx[present]] == touched[present]
-        old = idx[present]
+        keys = np.array(sorted(last), dtype=np.uint64)
+        rows = [last[k] for k in keys.tolist()]
+        live = np.array([x is not None for x in rows], dtype=bool)
+        ns = np.array([flagsync.STATUS_CODES[x.status] if x else 0 for x in rows], dtype=np.uint8)
+        na = np.array([x.start if x else 0 for x in rows], dtype=np.int64)
+        ne = np.array(
+            [flagdigest.NO_END if x is None or x.end is None else x.end for x in rows], dtype=np.int64
+        )
+        plan = flagrows.plan_rows(h, keys, live, [ns, na, ne])
+        old = plan.old_idx
         digest = self.digest.copy()
         digest.add(
             flagdigest.buckets_of(h[old]),
             flagdigest.entry_hashes(self.seed, h[old], s[old], a[old], e[old]),
             -1,
         )
-        keep = np.ones(h.size, dtype=bool)
-        keep[old] = False
-        new = [x for x in (last[k] for k in sorted(last)) if x is not None]
-        nh = np.array([x.id_hash for x in new], dtype=np.uint64)
-        ns = np.array([flagsync.STATUS_CODES[x.status] for x in new], dtype=np.uint8)
-        na = np.array([x.start for x in new], dtype=np.int64)
-        ne = np.array([flagdigest.NO_END if x.end is None else x.end for x in new], dtype=np.int64)
+        nh, ns, na, ne = keys[live], ns[live], na[live], ne[live]
         digest.add(flagdigest.buckets_of(nh), flagdigest.entry_hashes(self.seed, nh, ns, na, ne))
-        kh = h[keep]
-        pos = np.searchsorted(kh, nh)
-        arrays = (
-            np.insert(kh, pos, nh),
-            np.insert(s[keep], pos, ns),
-            np.insert(a[keep], pos, na),
-            np.insert(e[keep], pos, ne),
-        )
         rev_add, rev_drop = self._revocation_changes(revoked, unrevoked, digest)
         with self.store.transaction() as conn:
-            conn.executemany("DELETE FROM flag_entries WHERE h = ?", [(x,) for x in _signed(touched)])
+            conn.executemany("DELETE FROM flag_entries WHERE h = ?", [(x,) for x in _signed(keys)])
             conn.executemany(
                 "INSERT INTO flag_entries(h, s, a, e) VALUES (?, ?, ?, ?)",
                 zip(_signed(nh), ns.tolist(), na.tolist(), ne.tolist(), strict=True),
             )
             self._write_revocations(conn, rev_add, rev_drop)
             bv = self._write_bucket_versions(conn, np.nonzero(follows)[0], to)
-        with self.lock:
-            self.flags.install_sorted(*arrays)
+        with self.lock:  # memory only once the disk has committed: in place where a flag only changed
+            h, cols = flagrows.execute(plan, h, [s, a, e])
+            self.flags.install_sorted(h, *cols)
             self._swap_revocations(rev_add, rev_drop)
             self.flags.version = int(bv.min())
         self.digest = digest
