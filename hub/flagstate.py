@@ -44,8 +44,15 @@ class Delta:
     sealed: bytes
 
 
+_EPOCH = dt.datetime(1970, 1, 1)
+_SECOND = dt.timedelta(seconds=1)
+
+
 def _epoch(t: dt.datetime | None) -> int | None:
-    return None if t is None else int(t.replace(tzinfo=dt.UTC).timestamp())
+    """Epoch seconds of a UTC time (naive or aware, as the database gives it back)."""
+    if t is None:
+        return None
+    return (t.replace(tzinfo=None) - _EPOCH) // _SECOND
 
 
 class FlagState:
@@ -90,13 +97,15 @@ class FlagState:
                 if page[0].version <= self.version:  # another caller advanced meanwhile
                     continue
                 from_version = self.version
-                payload = self._apply(page)
+                payload = self._apply(page, build=True)
+                assert payload is not None
                 payload["head"] = flagsync.head_payload(self.digest)
                 sealed = self._seal("flags.delta", self.version, payload)
             yield Delta(from_version, self.version, len(page), sealed)
 
-    def _apply(self, page: list[FlagChange]) -> dict[str, Any]:
-        """Apply one page of changes (oldest first); returns the delta payload that does the same."""
+    def _apply(self, page: list[FlagChange], build: bool = False) -> dict[str, Any] | None:
+        """Apply one page of changes (oldest first); with `build`, returns the delta payload that does
+        the same (loading at start builds none)."""
         latest: dict[tuple[str, str], FlagChange] = {}
         for change in page:
             latest[(change.target_kind, change.target)] = change
@@ -109,10 +118,10 @@ class FlagState:
         chosen = [persons[k] for k in first.tolist()]
         live = np.array([not c.lifted for c in chosen], dtype=bool)
         ns = np.array([flagsync.STATUS_CODES[STATUS_NAMES[c.status]] for c in chosen], dtype=np.uint8)
-        na = np.array([_epoch(c.starts_at) for c in chosen], dtype=np.int64)
-        ne = np.array(
-            [flagdigest.NO_END if c.ends_at is None else _epoch(c.ends_at) for c in chosen], dtype=np.int64
-        )
+        starts = [_epoch(c.starts_at) for c in chosen]
+        ends = [_epoch(c.ends_at) for c in chosen]
+        na = np.array(starts, dtype=np.int64)
+        ne = np.array([flagdigest.NO_END if x is None else x for x in ends], dtype=np.int64)
         neh = flagdigest.entry_hashes(self.seed, keys, ns, na, ne)
         plan = flagrows.plan_rows(self._h, keys, live, [ns, na, ne, neh])
         self.digest.add(flagdigest.buckets_of(self._h[plan.old_idx]), self._eh[plan.old_idx], -1)
@@ -121,9 +130,6 @@ class FlagState:
             plan, self._h, [self._s, self._a, self._e, self._eh]
         )
         touched.update(flagdigest.buckets_of(keys).tolist())
-        added = [
-            (int(h), c) for h, c, alive in zip(keys.tolist(), chosen, live.tolist(), strict=True) if alive
-        ]
 
         revoked, unrevoked = [], []
         for c in passes:  # a pass, by pass id (hex)
@@ -149,11 +155,15 @@ class FlagState:
         self.version = page[-1].version
         for b in touched:
             self._payloads.pop(b, None)
-        entries = [
-            flagsync.FlagEntry(h, STATUS_NAMES[c.status], int(_epoch(c.starts_at) or 0), _epoch(c.ends_at))
-            for h, c in added
-        ]
-        lifted = [h for h, alive in zip(keys.tolist(), live.tolist(), strict=True) if not alive]
+        if not build:
+            return None
+        rows = zip(keys.tolist(), live.tolist(), chosen, starts, ends, strict=True)
+        entries, lifted = [], []
+        for h, alive, c, start, end in rows:
+            if alive:
+                entries.append(flagsync.FlagEntry(h, STATUS_NAMES[c.status], int(start or 0), end))
+            else:
+                lifted.append(h)
         return flagsync.delta_payload(from_version, entries, lifted, revoked, unrevoked)
 
     # -- cached signed documents ------------------------------------------------------------------
