@@ -26,6 +26,10 @@ STATUSES = frozenset({"F0", "F1", "F2", "revoked"})
 TARGET_KINDS = frozenset({"person", "pass"})
 REGISTRY_CURSOR = "registry_flags_version"
 IMPORT_LOCK = "hub.flags.import"
+# Every writer of the log holds this until it commits, so versions commit in the order they are numbered:
+# on PostgreSQL two writers could otherwise commit 11 before 10, and a reader that took 11 (the flag
+# publisher, which then asks only for changes after 11) would never see 10: a person never flagged.
+LOG_LOCK = "hub.flags.log"
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,7 @@ def add_flag(
     """An operator flags a person or pass; returns the new flag-list version. Audited."""
     row = _row(target_kind, target, status, starts_at, ends_at, False, f"operator:{actor}", now, note)
     with db.begin() as conn:
+        db.lock_in_transaction(conn, LOG_LOCK)
         version = _insert(conn, row)
         audit.record(conn, now, actor, "flag.add", {"version": version, "target": target, "status": status})
     return version
@@ -107,6 +112,7 @@ def lift_flag(
 ) -> int:
     """An operator lifts the current flag on a target; raises KeyError if it has no active flag."""
     with db.begin() as conn:
+        db.lock_in_transaction(conn, LOG_LOCK)
         current = _latest(conn, target_kind, target)
         if current is None or current.lifted:
             raise KeyError(f"{target_kind} {target} has no flag to lift")
@@ -193,6 +199,7 @@ def import_registry_changes(
     applied = 0
     with db.begin() as conn:
         db.lock_in_transaction(conn, IMPORT_LOCK)
+        db.lock_in_transaction(conn, LOG_LOCK)
         cursor = conn.execute(
             sa.select(hub_state.c.value).where(hub_state.c.name == REGISTRY_CURSOR)
         ).scalar()

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
+import threading
 from pathlib import Path
 
 import numpy as np
+import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from hub import audit
 from hub.db import Database
 from hub.flag_publisher import MAX_BUCKETS_PER_REQUEST, FlagPublisher
 from hub.flags import active_flags, add_flag, changes_since, import_registry_changes
@@ -211,3 +214,39 @@ def test_heads_and_chunks_are_built_once_per_version_and_chunks_rate_limited_per
         )  # a chunk says the version it is true at
     finally:
         publisher.stop()
+
+
+def test_a_flag_committed_after_a_later_numbered_one_is_not_skipped(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two operators at once: the first writer is slow to commit. The publisher must never move past
+    its version before it is visible (PostgreSQL numbers rows at insert, not at commit)."""
+    state = FlagState(db, DEFAULT_KEY, sealer).load()
+    inside, release = threading.Event(), threading.Event()
+    real_record = audit.record
+
+    def slow_first(conn, now, actor, action, detail):  # type: ignore[no-untyped-def]
+        if actor == "slow":
+            inside.set()
+            release.wait(10)
+        real_record(conn, now, actor, action, detail)
+
+    monkeypatch.setattr(audit, "record", slow_first)
+    slow = threading.Thread(
+        target=add_flag, args=(db, person(1), "F0"), kwargs={"starts_at": NOW, "actor": "slow", "now": NOW}
+    )
+    slow.start()
+    assert inside.wait(10)  # the slow writer holds its version, uncommitted
+    fast = threading.Thread(
+        target=add_flag, args=(db, person(2), "F0"), kwargs={"starts_at": NOW, "actor": "fast", "now": NOW}
+    )
+    fast.start()
+    fast.join(1.0)
+    list(state.advance())  # the publisher looks while the slow one is still open
+    release.set()
+    slow.join(10)
+    fast.join(10)
+    list(state.advance())
+    assert (
+        set(state.active_hashes()) == expected_hashes(db) == {id_hash(DEFAULT_KEY, person(i)) for i in (1, 2)}
+    )
