@@ -50,3 +50,10 @@ def current_document(db: Database, name: str) -> tuple[int, dict[str, Any]] | No
             sa.select(hub_documents.c.version, hub_documents.c.body).where(hub_documents.c.name == name)
         ).first()
     return None if row is None else (int(row.version), dict(row.body))
+
+
+def document_version(db: Database, name: str) -> int | None:
+    """The newest version of document `name` without reading its body (polled every second)."""
+    with db.begin() as conn:
+        v = conn.execute(sa.select(hub_documents.c.version).where(hub_documents.c.name == name)).scalar()
+    return None if v is None else int(v)

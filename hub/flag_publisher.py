@@ -27,12 +27,12 @@ import paho.mqtt.client as mqtt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hub.db import Database
-from hub.documents import current_document
+from hub.documents import current_document, document_version
 from hub.flagstate import FlagState
 from hub.rules import RULES_DOC
 from hub.trust import TRUST_DOC
 from provisioning.keyfiles import load_private_key
-from wire import flagdigest, topics
+from wire import docchunks, flagdigest, topics
 from wire.envelope import public_pem, seal
 from wire.rules import RULES_TYPE
 
@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 RESYNC_MIN_INTERVAL_S = 5.0
 CHUNK_MIN_INTERVAL_S = 2.0  # a bucket re-sent to one kiosk at most this often (it asks again if lost)
 MAX_BUCKETS_PER_REQUEST = 64  # kiosks ask for a few buckets at a time: bounded broker queues
+MAX_DOC_CHUNKS_PER_REQUEST = 16
 
 
 def load_signing_key(path: str | Path) -> Ed25519PrivateKey:
@@ -82,7 +83,8 @@ class FlagPublisher:
         self.published = self.state.version  # after a restart, kiosks behind it resync via the head
         self._head_sent = -1
         self.chunks_sent = 0
-        self._last_chunk: dict[tuple[str, int], float] = {}
+        self._last_chunk: dict[tuple[str, int | str], float] = {}
+        self._doc_chunks: dict[str, tuple[int, list[bytes]]] = {}  # document type -> (version, sealed)
         self._last_announce: dict[str, float] = {}
         # per retained document (name -> version sent on this connection): trust list, health rules
         self.documents_published: dict[str, int] = {}
@@ -140,20 +142,42 @@ class FlagPublisher:
         self._head_sent = version
 
     def publish_documents(self) -> None:
-        """Publish the newest trust list and health rules, retained, where newer than what was sent."""
+        """Publish the head of the newest trust list and health rules, retained, where newer than what was
+        sent; their chunks (wire/docchunks.py) are sealed once and sent to the kiosks that ask."""
         self._publish_document(TRUST_DOC, topics.TRUST, "trust")
         self._publish_document(RULES_DOC, topics.RULES, RULES_TYPE)
 
     def _publish_document(self, name: str, topic: str, type_: str) -> int:
         sent = self.documents_published.get(name, 0)
+        if (document_version(self.db, name) or 0) <= sent:  # the version only: no 4 MB read a second
+            return sent
         current = current_document(self.db, name)
-        if current is None or current[0] <= sent:
+        if current is None:
             return sent
         version, payload = current
-        self._publish(topic, seal(self._key, type_, version, payload, self._clock()), retain=True)
+        head, chunks = docchunks.split(type_, payload)
+        self._doc_chunks[type_] = (version, [self._seal("doc.chunk", version, c) for c in chunks])
+        self._publish(topic, self._seal("doc.head", version, head), retain=True)
         self.documents_published[name] = version
-        log.info("%s version %d published", name, version)
+        log.info("%s version %d published (%d chunk(s))", name, version, len(chunks))
         return version
+
+    def send_doc_chunks(self, kiosk_id: str, name: Any, indices: Any) -> int:
+        """The asked-for chunks of a document's newest version to one kiosk, from cache, rate-limited."""
+        cached = self._doc_chunks.get(name) if isinstance(name, str) else None
+        if cached is None or not isinstance(indices, list):
+            return 0
+        now = time.monotonic()
+        sent = 0
+        for i in indices[:MAX_DOC_CHUNKS_PER_REQUEST]:
+            if not isinstance(i, int) or isinstance(i, bool) or not 0 <= i < len(cached[1]):
+                continue
+            if now - self._last_chunk.get((kiosk_id, f"{name}:{i}"), -1e9) < CHUNK_MIN_INTERVAL_S:
+                continue
+            self._last_chunk[(kiosk_id, f"{name}:{i}")] = now
+            self._publish(topics.commands(kiosk_id), cached[1][i])
+            sent += 1
+        return sent
 
     def set_announcement(self, announcement: Announcement | None) -> None:
         """A key rotation is pending: announce the next key now, and again to kiosks that lack it."""
@@ -190,6 +214,10 @@ class FlagPublisher:
         buckets = status.get("resync_buckets")
         if isinstance(buckets, list) and buckets:
             self.send_chunks(kiosk_id, buckets)
+        docs = status.get("docs_wanted")
+        if isinstance(docs, dict):
+            for name, indices in list(docs.items())[:4]:
+                self.send_doc_chunks(kiosk_id, name, indices)
         self._announce_to(kiosk_id, status)
 
     def send_chunks(self, kiosk_id: str, buckets: list[Any]) -> int:

@@ -29,7 +29,17 @@ from wire.errors import WireError
 DOMAIN = b"checkpoint/v1 signed envelope\n"
 MAX_ENVELOPE_BYTES = 8 << 20  # a full flag snapshot of a million entries is ~30 MB as JSON: use deltas
 TYPES = frozenset(
-    {"flags.delta", "flags.head", "flags.snapshot", "flags.chunk", "trust", "command", "key.rotate", "rules"}
+    {
+        "flags.delta",
+        "flags.head",
+        "flags.snapshot",
+        "flags.chunk",
+        "doc.head",
+        "doc.chunk",
+        "trust",
+        "command",
+    }
+    | {"key.rotate", "rules"}
 )
 
 

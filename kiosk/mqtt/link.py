@@ -39,6 +39,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from kiosk import __version__
+from kiosk.docsync import DOC_TYPES, DocSync
 from kiosk.flagsync import FLAG_TYPES, FlagSync
 from kiosk.mqtt.backoff import Backoff
 from kiosk.mqtt.config import MqttConfig
@@ -105,6 +106,7 @@ class KioskLink:
         self.store = store
         self.stats = LinkStats()
         self.flags = flags if flags is not None else FlagSync(store, FlagStore()).load()
+        self.docs = DocSync(store)  # trust list and health rules, as chunks
         self.hub_keys = HubKeyRing(store, hub_keys or [])
         self._on_update = on_update
         self._status_extra = status_extra or dict
@@ -346,9 +348,9 @@ class KioskLink:
         expected = {
             topics.FLAGS_UPDATES: ("flags.delta",),
             topics.FLAGS_HEAD: ("flags.head",),
-            topics.TRUST: ("trust", "key.rotate"),
-            topics.RULES: ("rules",),
-            topics.commands(self.kiosk_id): ("command", "flags.chunk"),
+            topics.TRUST: ("trust", "key.rotate", "doc.head"),
+            topics.RULES: ("rules", "doc.head"),
+            topics.commands(self.kiosk_id): ("command", "flags.chunk", "doc.chunk"),
         }.get(topic)
         if expected is None:
             raise WireError("unexpected topic")
@@ -366,6 +368,15 @@ class KioskLink:
             if signed.type != "flags.head":
                 self.stats.updates_applied += 1
             return
+        document = None
+        if signed.type in DOC_TYPES:
+            self._next_status = 0.0  # ask for the chunks still missing at once
+            if signed.type == "doc.head" and signed.payload.get("type") not in expected:
+                raise WireError(f"a head of {signed.payload.get('type')} is not accepted on this topic")
+            whole = self.docs.handle(signed)
+            if whole is None:
+                return
+            signed, document = whole, whole.type  # from here on, as if it had come in one envelope
         counter = signed.type
         applied = self.store.applied_version(counter) or 0
         if signed.type == "key.rotate" and self.hub_keys.already_trusts(signed):
@@ -377,6 +388,8 @@ class KioskLink:
         elif self._on_update is not None:
             self._on_update(signed)
         self.store.set_version(counter, signed.version)
+        if document is not None:
+            self.docs.done(document)
         self.stats.updates_applied += 1
         self._next_status = 0.0  # report the new version at once
         log.info("applied %s version %d", signed.type, signed.version)
@@ -407,6 +420,7 @@ class KioskLink:
                     "backlog": self.store.backlog(),
                     "resync_wanted": self.resync_wanted,
                     **self.flags.status_fields(),
+                    "docs_wanted": self.docs.wanted(),
                     "store": self.store.health.to_dict(),
                     "updates_rejected": self.stats.updates_rejected,
                     "last_rejection": self.stats.last_rejection,
