@@ -82,3 +82,31 @@ def test_screen_bench_small_run_prints_its_summary() -> None:
         r"p99_over_budget=[\d.]+",
         last,
     ), last
+
+
+def test_flags_bench_small_run_ends_level_with_the_hub() -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "bench/flags.py",
+            "--flags",
+            "20000",
+            "--fleet",
+            "20",
+            "--delta",
+            "5000",
+            "--new-flags",
+            "3",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    last = result.stdout.strip().splitlines()[-1]
+    assert re.fullmatch(
+        r"flags: n=20000 resync_s=[\d.]+ delta_100k_s=[\d.]+ head_ms=[\d.]+ kiosk_rss_mb=[\d.]+ "
+        r"propagation_p99_ms=[\d.]+ mismatches=0",
+        last,
+    ), last
