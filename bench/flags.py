@@ -17,7 +17,8 @@ KioskLink, as the service wires them). Steps and what is measured:
    chain of deltas to the kiosk's status saying it is level and verified at that version (`delta_100k_s`);
 5. propagation: 500 simulated kiosks; a flag added at the hub, its delta's arrival at each
    (`propagation_p99_ms`, over all kiosks and `--new-flags` flags);
-6. `mismatches`: the real kiosk's final digest against the hub's, plus fleet messages with bad signatures.
+6. `mismatches`: the real kiosk's final digest and version against the hub's, the digest of its list as
+   reloaded from its store (a reboot) against its own, plus fleet messages with bad signatures.
 
 Last line:
 `flags: n=1000000 resync_s=… delta_100k_s=… head_ms=… kiosk_rss_mb=… propagation_p99_ms=… mismatches=0`
@@ -149,9 +150,20 @@ def run_kiosk(port: int, hub_pem: bytes, store_path: str, n: int, out: Any, stop
         }
     )
     stop.wait()
-    out.put({"version": sync.version, "digest": sync.digest.hexdigest(), "count": len(sync.flags)})
     link.stop()
     store.close()
+    t = time.monotonic()
+    again = FlagSync(KioskStore(Path(store_path)), FlagStore(DEFAULT_KEY)).load()  # a kiosk reboot
+    restart_s = time.monotonic() - t
+    out.put(
+        {
+            "version": sync.version,
+            "digest": sync.digest.hexdigest(),
+            "count": len(sync.flags),
+            "restart_s": restart_s,
+            "restart_digest": again.digest.hexdigest(),
+        }
+    )
 
 
 class StatusWatch:
@@ -315,6 +327,11 @@ def main() -> int:
             final = out.get(timeout=60)
             mismatches = forged + int(final["digest"] != publisher.state.digest.hexdigest())
             mismatches += int(final["version"] != final_version)
+            mismatches += int(final["restart_digest"] != final["digest"])
+            print(
+                f"kiosk restart: its {final['count']:,} flags loaded from its store "
+                f"in {final['restart_s']:.1f} s"
+            )
             same = final["digest"] == publisher.state.digest.hexdigest()
             print(
                 f"kiosk final: version {final['version']} ({final_version} at the hub), "

@@ -195,17 +195,20 @@ class FlagSync:
             n = conn.execute("SELECT count(*) FROM flag_entries").fetchone()[0]
             h, s = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.uint8)
             a, e = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64)
-            cur = conn.execute("SELECT h, s, a, e FROM flag_entries")
+            # Read straight into place, in unsigned order (SQLite's signed order puts hashes >= 2^63
+            # first): no sort and no second copy of the list.
             i = 0
-            while rows := cur.fetchmany(_LOAD_BATCH):  # bounded: never a million Python tuples at once
-                block = np.array(rows, dtype=np.int64)
-                k = block.shape[0]
-                h[i : i + k], s[i : i + k], a[i : i + k], e[i : i + k] = block.T
-                i += k
+            for where in ("h >= 0", "h < 0"):
+                cur = conn.execute(f"SELECT h, s, a, e FROM flag_entries WHERE {where} ORDER BY h")
+                while rows := cur.fetchmany(_LOAD_BATCH):  # bounded: never a million Python tuples at once
+                    block = np.array(rows, dtype=np.int64)
+                    k = block.shape[0]
+                    h[i : i + k], s[i : i + k], a[i : i + k], e[i : i + k] = block.T
+                    i += k
             revs = conn.execute("SELECT kind, value FROM flag_revocations").fetchall()
             bucket_versions = conn.execute("SELECT bucket, version FROM flag_bucket_versions").fetchall()
         with self.lock:
-            self.flags.load_arrays(h.view(np.uint64), s, a, e)
+            self.flags.install_sorted(h.view(np.uint64), s, a, e)
             for kind in flagsync.REVOCATION_KINDS:
                 self.flags.revocation_set(kind).clear()
             for kind, value in revs:

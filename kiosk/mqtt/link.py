@@ -363,10 +363,12 @@ class KioskLink:
             raise WireError(f"addressed to {signed.target}")
         self.hub_keys.used(signed.kid)
         if signed.type in FLAG_TYPES:
-            self._next_status = 0.0  # report the new version, or a wish to resync, at once
+            before = (self.flags.version, sorted(self.flags.wanted))
             self.flags.handle(signed)  # orders, persists and verifies: the one owner of flag state
             if signed.type != "flags.head":
                 self.stats.updates_applied += 1
+            if (self.flags.version, sorted(self.flags.wanted)) != before:
+                self._next_status = 0.0  # report the new version, or a wish to resync, at once
             return
         document = None
         if signed.type in DOC_TYPES:
