@@ -11,6 +11,7 @@ drops the chunks.
 from __future__ import annotations
 
 import logging
+import sqlite3
 
 from kiosk.store import KioskStore
 from wire import docchunks
@@ -35,7 +36,14 @@ class DocSync:
             )
 
     def handle(self, update: Signed) -> Signed | None:
-        """A verified doc.head or doc.chunk; returns the whole document once it is complete."""
+        """A verified doc.head or doc.chunk; returns the whole document once it is complete. A disk that
+        refuses the write refuses the update (WireError): the chunk is asked for again."""
+        try:
+            return self._handle(update)
+        except sqlite3.Error as exc:
+            raise WireError(f"document store refused {update.type}: {exc}") from None
+
+    def _handle(self, update: Signed) -> Signed | None:
         if update.type == "doc.head":
             head = docchunks.decode_head(update)
             if head.version <= (self.store.applied_version(head.type) or 0):

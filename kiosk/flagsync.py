@@ -241,15 +241,22 @@ class FlagSync:
     # -- updates (called by the link with verified envelopes) --------------------------------------
 
     def handle(self, update: Signed) -> None:
-        """Apply a verified flags.delta / flags.head / flags.chunk; raises WireError to refuse it."""
-        if update.type == "flags.delta":
-            self._apply_delta(update)
-        elif update.type == "flags.head":
-            self._consider(flagsync.decode_head(update))
-        elif update.type == "flags.chunk":
-            self._apply_chunk(flagsync.decode_chunk(update, self.seed))
-        else:
-            raise WireError(f"not a flag update: {update.type}")
+        """Apply a verified flags.delta / flags.head / flags.chunk; raises WireError to refuse it.
+
+        A disk that refuses the write (full, read-only) refuses the update the same way: its transaction
+        rolled back and memory is changed only after a commit, so the list stays whole; the hub's next
+        head shows what is still missing."""
+        try:
+            if update.type == "flags.delta":
+                self._apply_delta(update)
+            elif update.type == "flags.head":
+                self._consider(flagsync.decode_head(update))
+            elif update.type == "flags.chunk":
+                self._apply_chunk(flagsync.decode_chunk(update, self.seed))
+            else:
+                raise WireError(f"not a flag update: {update.type}")
+        except sqlite3.Error as exc:
+            raise WireError(f"flag store refused {update.type} version {update.version}: {exc}") from None
 
     def tick(self) -> bool:
         """Called often by the link: True when the status should be published now (a resync starts)."""

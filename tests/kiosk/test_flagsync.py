@@ -121,3 +121,24 @@ def test_a_repaired_bucket_is_not_overwritten_by_an_older_delta(tmp_path: Path) 
         sync.handle(opened(delta.sealed))
     assert sync.flags.person(target, NOW) is None
     assert sync.version == state.version and sync.digest.hexdigest() == state.digest.hexdigest()
+
+
+def test_a_disk_that_refuses_the_write_refuses_the_update_and_keeps_the_list_whole(tmp_path: Path) -> None:
+    state = hub(tmp_path, PEOPLE[:20])
+    store = KioskStore(tmp_path / "k.db")
+    sync = FlagSync(store, FlagStore(DEFAULT_KEY), grace_s=0).load()
+    resync(sync, state)
+    before = (sync.version, sync.digest.hexdigest(), len(sync.flags))
+    add_flag(state.db, PEOPLE[100], "F0", starts_at=NOW, actor="op", now=NOW)
+    (delta,) = list(state.advance())
+    store.db.execute("PRAGMA query_only = ON")  # as a full or read-only disk would
+    with pytest.raises(WireError, match="flag store refused"):
+        sync.handle(opened(delta.sealed))
+    assert (sync.version, sync.digest.hexdigest(), len(sync.flags)) == before
+    assert sync.flags.person(PEOPLE[100], NOW) is None
+    store.db.execute("PRAGMA query_only = OFF")
+    sync.handle(opened(delta.sealed))  # the same delta again, once the disk takes it
+    assert (
+        sync.flags.person(PEOPLE[100], NOW) is not None
+        and sync.digest.hexdigest() == state.digest.hexdigest()
+    )
