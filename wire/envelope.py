@@ -27,19 +27,20 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from wire.errors import WireError
 
 DOMAIN = b"checkpoint/v1 signed envelope\n"
-MAX_ENVELOPE_BYTES = 8 << 20  # a full flag snapshot of a million entries is ~30 MB as JSON: use deltas
+MAX_ENVELOPE_BYTES = 8 << 20  # big lists travel as chunks (flags.chunk, doc.chunk), each far below this
 TYPES = frozenset(
     {
         "flags.delta",
         "flags.head",
-        "flags.snapshot",
         "flags.chunk",
+        "flags.snapshot",  # older hubs; kiosks no longer accept it
         "doc.head",
         "doc.chunk",
         "trust",
+        "rules",
         "command",
+        "key.rotate",
     }
-    | {"key.rotate", "rules"}
 )
 
 
