@@ -1,10 +1,12 @@
-"""New flags on their way down to every kiosk: signed deltas, a signed retained head, snapshots.
+"""New flags on their way down to every kiosk: chained signed deltas, a signed retained head, chunks.
 
 After an operator adds or lifts a flag (or the registry sync brings changes), `publish_pending`
-sends one signed `flags.delta` from the last published version to the head, and re-publishes the
-retained `flags.head`. A kiosk that missed deltas (offline, or new) sees the head ahead of its own
-version and says `resync_wanted` in its retained status; the publisher answers that kiosk with a
-`flags.snapshot` addressed to it, on its own commands topic. Persons travel only as keyed hashes
+sends the chain of signed `flags.delta`s from the last published version to the head (hub/flagstate.py
+owns the list and builds them, each at most `DELTA_CAP` changes), then the retained `flags.head` when
+its version moved. A kiosk whose list does not match a head (it missed deltas, is new, or its disk was
+damaged) lists the buckets that differ in its retained status (`resync_buckets`); the publisher answers
+with those buckets' signed `flags.chunk`s, cached per version, on that kiosk's own commands topic,
+each bucket at most once per `CHUNK_MIN_INTERVAL_S` per kiosk. Persons travel only as keyed hashes
 (wire/flagsync.py).
 
 The hub's signing key is loaded from a file that only the hub's user may read.
@@ -26,16 +28,15 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hub.db import Database
 from hub.documents import current_document, current_version
-from hub.flags import FlagChange, changes_since, dead_letter_change, head_version
+from hub.flags import dead_letter_change
+from hub.flagstate import FlagState, Rejected
 from hub.mqtt_ingest import MAX_STATUS_BYTES
 from hub.rules import RULES_DOC
 from hub.trust import TRUST_DOC
 from kiosk.liveness import CallbackErrors, guarded
 from provisioning.keyfiles import load_private_key
-from wire import flagsync, topics
+from wire import docchunks, flagdigest, topics
 from wire.envelope import public_pem, seal
-from wire.identity import normalise_flag_target
-from wire.idhash import id_hash
 from wire.rules import RULES_TYPE
 
 if TYPE_CHECKING:  # key_rotation imports this module's load_signing_key
@@ -43,8 +44,10 @@ if TYPE_CHECKING:  # key_rotation imports this module's load_signing_key
 
 log = logging.getLogger(__name__)
 
-STATUS_NAMES = {"F0": "F0", "F1": "F1", "F2": "F2", "revoked": "REVOKED"}
 RESYNC_MIN_INTERVAL_S = 5.0
+CHUNK_MIN_INTERVAL_S = 2.0  # a bucket re-sent to one kiosk at most this often (it asks again if lost)
+MAX_BUCKETS_PER_REQUEST = 64  # kiosks ask for a few buckets at a time: bounded broker queues
+MAX_DOC_CHUNKS_PER_REQUEST = 16
 
 
 def load_signing_key(path: str | Path) -> Ed25519PrivateKey:
@@ -60,86 +63,6 @@ def write_public_key(signing_key: Path, key: Ed25519PrivateKey) -> Path:
     path = signing_key.with_suffix(".pub.pem")
     path.write_bytes(public_pem(key.public_key()))
     return path
-
-
-def _epoch(t: dt.datetime | None) -> int | None:
-    return None if t is None else int(t.replace(tzinfo=dt.UTC).timestamp())
-
-
-def _entry(change: FlagChange, flag_key: bytes) -> flagsync.FlagEntry:
-    start = _epoch(change.starts_at)
-    assert start is not None
-    return flagsync.FlagEntry(
-        id_hash(flag_key, change.target), STATUS_NAMES[change.status], start, _epoch(change.ends_at)
-    )
-
-
-Rejected = list[tuple[FlagChange, str]]
-
-
-def _checked(change: FlagChange) -> None:
-    """Raise ValueError if the change breaks today's rules (a row older than them, or written around them).
-
-    The flag log is written through hub/flags.py, which applies the same rule; a row that breaks it
-    anyway (an old row, a hand-made one) must cost only itself, never the changes after it.
-    """
-    if normalise_flag_target(change.target_kind, change.target) != change.target:
-        raise ValueError(f"target {change.target!r} is not in its normal form")
-    if change.status not in STATUS_NAMES:
-        raise ValueError(f"status {change.status!r} is unknown")
-    if change.ends_at is not None and change.ends_at <= change.starts_at:
-        raise ValueError("ends_at is not after starts_at")
-
-
-def _converted(
-    changes: list[FlagChange], flag_key: bytes, rejected: Rejected
-) -> dict[tuple[str, str], tuple[FlagChange, Any]]:
-    """The latest GOOD change per target with what kiosks receive for it; bad ones go to `rejected`.
-
-    What a kiosk receives: a FlagEntry (person flagged), an id hash (person lifted) or a revocation
-    (pass). Anything a change cannot be turned into is caught here, per change.
-    """
-    latest: dict[tuple[str, str], tuple[FlagChange, Any]] = {}
-    for change in changes:
-        try:
-            _checked(change)
-            if change.target_kind == "person":
-                wire: Any = id_hash(flag_key, change.target) if change.lifted else _entry(change, flag_key)
-            else:  # a pass, by pass id (hex)
-                wire = ("pass_id", bytes.fromhex(change.target))
-        except Exception as exc:
-            rejected.append((change, f"{type(exc).__name__}: {exc}"))
-            continue
-        latest[(change.target_kind, change.target)] = (change, wire)
-    return latest
-
-
-def delta_for(
-    changes: list[FlagChange], from_version: int, flag_key: bytes, rejected: Rejected | None = None
-) -> dict[str, Any]:
-    """The delta payload that brings a kiosk from `from_version` through `changes` (oldest first).
-
-    Changes that cannot be sent are left out and listed in `rejected` (the publisher dead-letters them).
-    """
-    added, lifted, revoked, unrevoked = [], [], [], []
-    for (kind, _), (change, wire) in _converted(
-        changes, flag_key, [] if rejected is None else rejected
-    ).items():
-        if kind == "person":
-            (lifted if change.lifted else added).append(wire)
-        else:
-            (unrevoked if change.lifted else revoked).append(wire)
-    return flagsync.delta_payload(from_version, added, lifted, revoked, unrevoked)
-
-
-def snapshot_for(db: Database, flag_key: bytes, rejected: Rejected | None = None) -> dict[str, Any]:
-    """Every flag not lifted (kiosks check start and end themselves), as a full snapshot."""
-    latest = _converted(
-        changes_since(db, 0, limit=10_000_000), flag_key, [] if rejected is None else rejected
-    )
-    persons = [w for (k, _), (c, w) in latest.items() if k == "person" and not c.lifted]
-    revoked = [w for (k, _), (c, w) in latest.items() if k == "pass" and not c.lifted]
-    return flagsync.snapshot_payload(persons, revoked)
 
 
 class FlagPublisher:
@@ -159,10 +82,13 @@ class FlagPublisher:
         self._flag_key = flag_key
         self._clock = clock
         self._lock = threading.Lock()
-        self.published = head_version(db)  # after a restart, kiosks behind it resync via the head
-        self.snapshots_sent = 0
-        self.dead_lettered = 0  # flag changes this publisher set aside (an alarm: see _dead_letter)
-        self._last_resync: dict[str, float] = {}
+        self.dead_lettered = 0  # flag changes set aside (an alarm: see _dead_letter)
+        self.state = FlagState(db, flag_key, self._seal, on_rejected=self._dead_letter).load()  # one scan
+        self.published = self.state.version  # after a restart, kiosks behind it resync via the head
+        self._head_sent = -1
+        self.chunks_sent = 0
+        self._last_chunk: dict[tuple[str, int | str], float] = {}
+        self._doc_chunks: dict[str, tuple[int, list[bytes]]] = {}  # document type -> (version, sealed)
         self._last_announce: dict[str, float] = {}
         # per retained document (name -> version sent on this connection): trust list, health rules
         self.documents_published: dict[str, int] = {}
@@ -212,22 +138,22 @@ class FlagPublisher:
         self.publish_documents()
         self.connected.set()
 
+    def _seal(self, type_: str, version: int, payload: dict[str, Any]) -> bytes:
+        return seal(self._key, type_, version, payload, self._clock())
+
     def publish_pending(self) -> int:
-        """Publish the changes since the last published version; returns the new head version."""
+        """Publish the chain of deltas since the last published version; returns the new head version."""
         with self._lock:
-            head = head_version(self.db)
-            if head > self.published:
-                changes = changes_since(self.db, self.published)
-                rejected: Rejected = []
-                payload = delta_for(changes, self.published, self._flag_key, rejected)
-                self._dead_letter(rejected)
-                self._publish(
-                    topics.FLAGS_UPDATES, seal(self._key, "flags.delta", head, payload, self._clock())
-                )
-                log.info("flags: published delta %d -> %d (%d changes)", self.published, head, len(changes))
-                self.published = head
-            self._publish_head()
-            return head
+            for delta in self.state.advance():
+                self._publish(topics.FLAGS_UPDATES, delta.sealed)
+                log.info(
+                    "flags: published delta %d -> %d (%d changes)",
+                    delta.from_version, delta.to_version, delta.changes,
+                )  # fmt: skip
+                self.published = delta.to_version
+            if self._head_sent != self.state.version:
+                self._publish_head()
+            return self.published
 
     def _dead_letter(self, rejected: Rejected) -> None:
         """Set bad changes aside (once each), count them and log an error: the rest goes out as usual.
@@ -251,17 +177,13 @@ class FlagPublisher:
             log.exception("flags: could not record %d dead-lettered changes", len(rejected))
 
     def _publish_head(self) -> None:
-        head = self.published
-        rejected: Rejected = []
-        persons = snapshot_for(self.db, self._flag_key, rejected)["persons"]
-        self._dead_letter(rejected)
-        payload = flagsync.head_payload(int(p["h"], 16) for p in persons)
-        self._publish(
-            topics.FLAGS_HEAD, seal(self._key, "flags.head", head, payload, self._clock()), retain=True
-        )
+        version, data = self.state.head()  # cached per version: no scan, no hashing of the list
+        self._publish(topics.FLAGS_HEAD, data, retain=True)
+        self._head_sent = version
 
     def publish_documents(self) -> None:
-        """Publish the newest trust list and health rules, retained, where newer than what was sent."""
+        """Publish the head of the newest trust list and health rules, retained, where newer than what was
+        sent; their chunks (wire/docchunks.py) are sealed once and sent to the kiosks that ask."""
         self._publish_document(TRUST_DOC, topics.TRUST, "trust")
         self._publish_document(RULES_DOC, topics.RULES, RULES_TYPE)
 
@@ -273,10 +195,29 @@ class FlagPublisher:
         if current is None:
             return sent
         version, payload = current
-        self._publish(topic, seal(self._key, type_, version, payload, self._clock()), retain=True)
+        head, chunks = docchunks.split(type_, payload)
+        self._doc_chunks[type_] = (version, [self._seal("doc.chunk", version, c) for c in chunks])
+        self._publish(topic, self._seal("doc.head", version, head), retain=True)
         self.documents_published[name] = version
-        log.info("%s version %d published", name, version)
+        log.info("%s version %d published (%d chunk(s))", name, version, len(chunks))
         return version
+
+    def send_doc_chunks(self, kiosk_id: str, name: Any, indices: Any) -> int:
+        """The asked-for chunks of a document's newest version to one kiosk, from cache, rate-limited."""
+        cached = self._doc_chunks.get(name) if isinstance(name, str) else None
+        if cached is None or not isinstance(indices, list):
+            return 0
+        now = time.monotonic()
+        sent = 0
+        for i in indices[:MAX_DOC_CHUNKS_PER_REQUEST]:
+            if not isinstance(i, int) or isinstance(i, bool) or not 0 <= i < len(cached[1]):
+                continue
+            if now - self._last_chunk.get((kiosk_id, f"{name}:{i}"), -1e9) < CHUNK_MIN_INTERVAL_S:
+                continue
+            self._last_chunk[(kiosk_id, f"{name}:{i}")] = now
+            self._publish(topics.commands(kiosk_id), cached[1][i])
+            sent += 1
+        return sent
 
     def set_announcement(self, announcement: Announcement | None) -> None:
         """A key rotation is pending: announce the next key now, and again to kiosks that lack it."""
@@ -311,22 +252,33 @@ class FlagPublisher:
         if not isinstance(status, dict) or status.get("state") != "online":
             return
         kiosk_id = parsed[0]
-        behind = isinstance(status.get("flags_version"), int) and status["flags_version"] < self.published
-        if status.get("resync_wanted") or behind:
-            self.send_snapshot(kiosk_id)
+        buckets = status.get("resync_buckets")
+        if isinstance(buckets, list) and buckets:
+            self.send_chunks(kiosk_id, buckets)
+        docs = status.get("docs_wanted")
+        if isinstance(docs, dict):
+            for name, indices in list(docs.items())[:4]:
+                self.send_doc_chunks(kiosk_id, name, indices)
         self._announce_to(kiosk_id, status)
 
-    def send_snapshot(self, kiosk_id: str) -> None:
-        """A full flag list for one kiosk (rate-limited: a kiosk re-announcing itself gets one)."""
+    def send_chunks(self, kiosk_id: str, buckets: list[Any]) -> int:
+        """The asked-for buckets' chunks to one kiosk, from cache; returns how many were sent.
+
+        Rate-limited per kiosk and bucket (a status repeated every second does not resend 30 MB), and at
+        most MAX_BUCKETS_PER_REQUEST per request; anything else in the list is ignored."""
         now = time.monotonic()
-        if now - self._last_resync.get(kiosk_id, -1e9) < RESYNC_MIN_INTERVAL_S:
-            return
-        self._last_resync[kiosk_id] = now
-        with self._lock:
-            rejected: Rejected = []
-            payload = snapshot_for(self.db, self._flag_key, rejected)
-            self._dead_letter(rejected)
-            data = seal(self._key, "flags.snapshot", self.published, payload, self._clock(), target=kiosk_id)
-            self._publish(topics.commands(kiosk_id), data)  # its own topic: the broker's ACL keeps it private
-            self.snapshots_sent += 1
-        log.info("flags: snapshot version %d sent to %s", self.published, kiosk_id)
+        sent = 0
+        for b in buckets[:MAX_BUCKETS_PER_REQUEST]:
+            if not isinstance(b, int) or isinstance(b, bool) or not 0 <= b < flagdigest.NBUCKETS:
+                continue
+            if now - self._last_chunk.get((kiosk_id, b), -1e9) < CHUNK_MIN_INTERVAL_S:
+                continue
+            self._last_chunk[(kiosk_id, b)] = now
+            self._publish(
+                topics.commands(kiosk_id), self.state.chunk(b)
+            )  # its own topic: ACL keeps it private
+            sent += 1
+        self.chunks_sent += sent
+        if sent:
+            log.info("flags: %d chunk(s) at version %d sent to %s", sent, self.state.version, kiosk_id)
+        return sent

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +31,10 @@ STATUSES = frozenset({"F0", "F1", "F2", "revoked"})
 TARGET_KINDS = frozenset(_KINDS)
 REGISTRY_CURSOR = "registry_flags_version"
 IMPORT_LOCK = "hub.flags.import"
+# Every writer of the log holds this until it commits, so versions commit in the order they are numbered:
+# on PostgreSQL two writers could otherwise commit 11 before 10, and a reader that took 11 (the flag
+# publisher, which then asks only for changes after 11) would never see 10: a person never flagged.
+LOG_LOCK = "hub.flags.log"
 
 
 @dataclass(frozen=True)
@@ -92,6 +97,7 @@ def add_flag(
     """An operator flags a person or pass; returns the new flag-list version. Audited."""
     row = _row(target_kind, target, status, starts_at, ends_at, False, f"operator:{actor}", now, note)
     with db.begin() as conn:
+        db.lock_in_transaction(conn, LOG_LOCK)
         version = _insert(conn, row)
         audit.record(
             conn, now, actor, "flag.add", {"version": version, "target": row["target"], "status": status}
@@ -115,6 +121,7 @@ def lift_flag(
     """
     target = normalise_flag_target(target_kind, target)
     with db.begin() as conn:
+        db.lock_in_transaction(conn, LOG_LOCK)
         current = _latest(conn, target_kind, target)
         if current is None or current.lifted:
             raise KeyError(f"{target_kind} {target} has no flag to lift")
@@ -149,11 +156,27 @@ def _change(r: Any) -> FlagChange:
     )
 
 
-def changes_since(db: Database, version: int, limit: int = 10_000) -> list[FlagChange]:
-    """Flag changes after `version`, oldest first: the content of a delta to kiosks."""
-    q = sa.select(flag_log).where(flag_log.c.version > version).order_by(flag_log.c.version).limit(limit)
+def changes_since(db: Database, version: int, limit: int | None = None) -> list[FlagChange]:
+    """Flag changes after `version`, oldest first; at most `limit` (None: all of them).
+
+    A caller that passes a limit gets a *prefix*: it must carry on from the last version returned
+    (`iter_changes` does), never treat the page as everything (that silently lost flags before).
+    """
+    q = sa.select(flag_log).where(flag_log.c.version > version).order_by(flag_log.c.version)
+    if limit is not None:
+        q = q.limit(limit)
     with db.begin() as conn:
         return [_change(r) for r in conn.execute(q)]
+
+
+def iter_changes(db: Database, after: int = 0, page: int = 50_000) -> Iterator[list[FlagChange]]:
+    """Every flag change after `after`, oldest first, in pages of at most `page` (bounded memory)."""
+    while True:
+        changes = changes_since(db, after, limit=page)
+        if not changes:
+            return
+        yield changes
+        after = changes[-1].version
 
 
 def head_version(db: Database) -> int:
@@ -164,8 +187,9 @@ def head_version(db: Database) -> int:
 def active_flags(db: Database, at: dt.datetime) -> dict[tuple[str, str], str]:
     """(target_kind, target) -> status for every flag in force at `at` (latest change per target wins)."""
     latest: dict[tuple[str, str], FlagChange] = {}
-    for c in changes_since(db, 0, limit=10_000_000):
-        latest[(c.target_kind, c.target)] = c
+    for page in iter_changes(db):
+        for c in page:
+            latest[(c.target_kind, c.target)] = c
     return {
         k: c.status
         for k, c in latest.items()
@@ -188,6 +212,7 @@ def import_registry_changes(
     applied = 0
     with db.begin() as conn:
         db.lock_in_transaction(conn, IMPORT_LOCK)
+        db.lock_in_transaction(conn, LOG_LOCK)
         cursor = conn.execute(
             sa.select(hub_state.c.value).where(hub_state.c.name == REGISTRY_CURSOR)
         ).scalar()

@@ -108,6 +108,8 @@ def fleet_view(db: Database, *, now: dt.datetime, stale_after_s: float) -> list[
                 "clock_trusted": clock.get("trusted"),
                 "clock_reason": clock.get("reason"),
                 "resync_wanted": status.get("resync_wanted"),
+                "flags_state": status.get("flags_state"),  # verified | behind | resyncing | unverified
+                "flags_mismatch": status.get("flags_mismatch"),
                 "hub_keys": status.get("hub_keys"),
                 "updates_rejected": status.get("updates_rejected"),
             }

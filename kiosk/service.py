@@ -34,6 +34,7 @@ from kiosk.config import KioskConfig
 from kiosk.decode import FrameScanner
 from kiosk.display import Indicator
 from kiosk.display.buttons import OfficerButtons
+from kiosk.flagsync import FlagSync
 from kiosk.liveness import Heartbeats, watchdog_ok
 from kiosk.mqtt.link import KioskLink
 from kiosk.officer import OfficerInputError, manual_declaration, officer_decision, officer_target
@@ -43,7 +44,6 @@ from kiosk.screen.server import ActionRefused, ScreenServer
 from kiosk.screen.state import ScreenState
 from kiosk.sdnotify import SystemdNotifier, watchdog_interval_s
 from kiosk.store import KioskStore
-from kiosk.verify.flag_updates import apply_update
 from kiosk.verify.flags import DEFAULT_KEY, FlagStore, load_flag_file, read_flag_key
 from kiosk.verify.kiosk_trust import KioskTrust
 from kiosk.verify.verdict import Verdict
@@ -55,7 +55,6 @@ from wire.rules import RULES_TYPE, decode_rules
 
 log = logging.getLogger(__name__)
 
-FLAG_UPDATE_PREFIX = "flag-update-"
 TIME_FLOOR_FILE = "time-floor.json"
 
 
@@ -63,9 +62,9 @@ class GuardedVerifier:
     """The verifier behind a lock, so the link thread can apply flag and trust updates between
     two verifications and never in the middle of one."""
 
-    def __init__(self, verifier: Verifier) -> None:
+    def __init__(self, verifier: Verifier, lock: threading.Lock | None = None) -> None:
         self.verifier = verifier
-        self.lock = threading.Lock()
+        self.lock = lock if lock is not None else threading.Lock()
 
     def verify(
         self,
@@ -112,13 +111,15 @@ class KioskService:
                 f"{config.verify.flags_file}: hashed with another id-hash key than flag_key_file"
             )
         self.flags = flags
-        self._replay_flag_updates()
+        verify_lock = threading.Lock()
+        # The one owner of flag state: the stored list (or, on a first start, the provisioned file).
+        self.flag_sync = FlagSync(self.store, flags, verify_lock).load()
         self._value_sets = load_value_sets(config.verify.value_sets) if config.verify.value_sets else {}
         rules = (
             RuleSet.from_paths(config.verify.rules, config.verify.value_sets) if config.verify.rules else None
         )
         self.trust = KioskTrust(config.verify.trust)
-        self.verifier = GuardedVerifier(Verifier(self.trust.store, flags, config.policy, rules))
+        self.verifier = GuardedVerifier(Verifier(self.trust.store, flags, config.policy, rules), verify_lock)
         self._replay_trust_list()
         self._replay_rules()
         self.scanner = FrameScanner(config.decode)
@@ -155,6 +156,7 @@ class KioskService:
                 on_signed=self._hub_signed,
                 status_extra=self.status_fields,
                 heartbeats=self.heartbeats,
+                flags=self.flag_sync,
             )
             if not hub_keys:
                 log.warning("no verify.hub_public_key: every flag, trust and command update will be refused")
@@ -268,23 +270,13 @@ class KioskService:
             self.time_floor.saw_hub_time(signed_at)
 
     def _apply_update(self, update: Signed) -> None:
-        """Flag and trust updates from the hub (already verified and version-checked by the link)."""
+        """Trust, rules and commands from the hub (already verified and version-checked by the link;
+        flag updates go to `self.flag_sync`)."""
         if update.type == "trust":
             self._apply_trust_list(update)  # parsed outside the lock, swapped in under it
             return
         with self.verifier.lock:
-            if update.type in ("flags.delta", "flags.snapshot"):
-                try:
-                    apply_update(self.flags, update)
-                except ValueError as exc:
-                    raise WireError(str(exc)) from None
-                # Kept so a restart rebuilds the same flag list before the first scan.
-                self.store.save_document(
-                    f"{FLAG_UPDATE_PREFIX}{update.version:012d}",
-                    update.version,
-                    json.dumps({"type": update.type, "payload": update.payload, "kid": update.kid}),
-                )
-            elif update.type == RULES_TYPE:
+            if update.type == RULES_TYPE:
                 self._apply_rules(update)
             elif update.type == "command":
                 log.info("command from hub: %s", update.payload.get("action"))
@@ -330,23 +322,6 @@ class KioskService:
             self.trust.apply(Signed("trust", version, "", json.loads(body), ""))  # saved already
         except (WireError, ValueError) as exc:
             log.warning("saved trust list no longer applies (%s): waiting for the hub's", exc)
-
-    def _replay_flag_updates(self) -> None:
-        """Re-apply the hub's flag updates saved before a restart, oldest first (snapshots reset)."""
-        for version, body in self.store.documents_with_prefix(FLAG_UPDATE_PREFIX):
-            if version <= self.flags.version:
-                continue
-            saved = json.loads(body)
-            update = Signed(saved["type"], version, "", saved["payload"], saved.get("kid", ""))
-            try:
-                apply_update(self.flags, update)
-            except ValueError as exc:
-                log.warning(
-                    "saved flag update %d no longer applies (%s): the hub will resync us", version, exc
-                )
-                break
-        if (self.store.applied_version("flags") or 0) != self.flags.version:
-            self.store.set_version("flags", self.flags.version)
 
     def _camera_event(self, kind: str, detail: str) -> None:
         self._camera_events[kind] = self._camera_events.get(kind, 0) + 1

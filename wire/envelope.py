@@ -27,11 +27,24 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from wire.errors import WireError
 
 DOMAIN = b"checkpoint/v1 signed envelope\n"
-MAX_ENVELOPE_BYTES = 8 << 20  # a full flag snapshot of a million entries is ~30 MB as JSON: use deltas
+MAX_ENVELOPE_BYTES = 8 << 20  # big lists travel as chunks (flags.chunk, doc.chunk), each far below this
 # The broker's `max_packet_size`: the largest signed document plus room for the MQTT headers, topic and
 # properties, so the hub's own publisher is never cut off while anything larger is refused at the door.
 MAX_MQTT_PACKET_BYTES = MAX_ENVELOPE_BYTES + 64 * 1024
-TYPES = frozenset({"flags.delta", "flags.head", "flags.snapshot", "trust", "command", "key.rotate", "rules"})
+TYPES = frozenset(
+    {
+        "flags.delta",
+        "flags.head",
+        "flags.chunk",
+        "flags.snapshot",  # older hubs; kiosks no longer accept it
+        "doc.head",
+        "doc.chunk",
+        "trust",
+        "rules",
+        "command",
+        "key.rotate",
+    }
+)
 
 
 def key_id(public_key: Ed25519PublicKey) -> str:

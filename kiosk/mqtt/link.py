@@ -18,10 +18,11 @@ so delivery is this module's job, end to end:
 - reconnects use exponential backoff with full jitter, MQTT 5 with a session expiry (3.1.1
   where the broker is older), a retained status and a will that says "offline".
 
-Everything the hub pushes down (flag deltas and heads, trust lists, commands) arrives in a
-signed envelope (wire/envelope.py) and is applied only if it verifies against the hub's key and
-its version is newer than what was applied; a gap in flag versions raises `resync_wanted` in the
-status so the hub sends a snapshot.
+Everything the hub pushes down (flag deltas, heads and chunks, trust lists, commands) arrives in a
+signed envelope (wire/envelope.py) and is handed on only if it verifies against the hub's key; flag
+updates go to the kiosk's one owner of flag state (kiosk/flagsync.py), which orders, persists and
+checks them against the hub's head, and whose wish for a resync (`resync_buckets`) the status carries;
+other updates are applied only if their version is newer than what was applied.
 
 One network thread owns the paho client (connect, loop, publish, callbacks), so there are no
 cross-thread races inside paho; other threads only call `nudge()` and read `stats`.
@@ -46,11 +47,14 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from kiosk import __version__
+from kiosk.docsync import DOC_TYPES, DocSync
+from kiosk.flagsync import FLAG_TYPES, FlagSync
 from kiosk.liveness import CallbackErrors, Heartbeats, guarded
 from kiosk.mqtt.backoff import Backoff
 from kiosk.mqtt.config import MqttConfig
 from kiosk.mqtt.hubkeys import HubKeyRing
 from kiosk.store import KioskStore
+from kiosk.verify.flags import FlagStore
 from wire import topics
 from wire.envelope import Signed, open_envelope
 from wire.errors import WireError
@@ -114,12 +118,14 @@ class KioskLink:
         monotonic: Callable[[], float] = time.monotonic,
         wall: Callable[[], datetime] = lambda: datetime.now(UTC),
         heartbeats: Heartbeats | None = None,
+        flags: FlagSync | None = None,
     ) -> None:
         self.config = config
         self.kiosk_id = kiosk_id
         self.store = store
         self.stats = LinkStats()
-        self.resync_wanted = False
+        self.flags = flags if flags is not None else FlagSync(store, FlagStore()).load()
+        self.docs = DocSync(store)  # trust list and health rules, as chunks
         self.hub_keys = HubKeyRing(store, hub_keys or [])
         self._on_update = on_update
         self._on_signed = on_signed  # every verified hub message, whatever it is (its signed time)
@@ -150,6 +156,10 @@ class KioskLink:
     @property
     def connected(self) -> bool:
         return self._connected
+
+    @property
+    def resync_wanted(self) -> bool:
+        return self.flags.resync_wanted
 
     def start(self) -> KioskLink:
         self._thread = threading.Thread(target=self._run, name="mqtt-link", daemon=True)
@@ -209,6 +219,8 @@ class KioskLink:
                 self._schedule_retry(f"connection closed during connect ({mqtt.error_string(rc)})")
         if self._connected:
             self._pump()
+            if self.flags.tick():
+                self._next_status = 0.0  # ask for the buckets that differ at once
             self._maybe_status()
         else:
             self._wake.wait(min(0.2, max(0.0, self._next_attempt - self._monotonic())))
@@ -391,11 +403,11 @@ class KioskLink:
 
     def _update(self, topic: str, payload: bytes) -> None:
         expected = {
-            topics.FLAGS_UPDATES: ("flags.delta", "flags.snapshot"),
+            topics.FLAGS_UPDATES: ("flags.delta",),
             topics.FLAGS_HEAD: ("flags.head",),
-            topics.TRUST: ("trust", "key.rotate"),
-            topics.RULES: ("rules",),
-            topics.commands(self.kiosk_id): ("command", "flags.snapshot"),
+            topics.TRUST: ("trust", "key.rotate", "doc.head"),
+            topics.RULES: ("rules", "doc.head"),
+            topics.commands(self.kiosk_id): ("command", "flags.chunk", "doc.chunk"),
         }.get(topic)
         if expected is None:
             raise WireError("unexpected topic")
@@ -412,12 +424,26 @@ class KioskLink:
             raise WireError(f"{signed.type} is not accepted on this topic")
         if signed.target not in (None, self.kiosk_id):
             raise WireError(f"addressed to {signed.target}")
-        counter = FLAGS_VERSION if signed.type.startswith("flags.") else signed.type
-        applied = self.store.applied_version(counter) or 0
         self.hub_keys.used(signed.kid)
-        if signed.type == "flags.head":
-            self._check_head(signed, applied)
+        if signed.type in FLAG_TYPES:
+            before = (self.flags.version, sorted(self.flags.wanted))
+            self.flags.handle(signed)  # orders, persists and verifies: the one owner of flag state
+            if signed.type != "flags.head":
+                self.stats.updates_applied += 1
+            if (self.flags.version, sorted(self.flags.wanted)) != before:
+                self._next_status = 0.0  # report the new version, or a wish to resync, at once
             return
+        document = None
+        if signed.type in DOC_TYPES:
+            self._next_status = 0.0  # ask for the chunks still missing at once
+            if signed.type == "doc.head" and signed.payload.get("type") not in expected:
+                raise WireError(f"a head of {signed.payload.get('type')} is not accepted on this topic")
+            whole = self.docs.handle(signed)
+            if whole is None:
+                return
+            signed, document = whole, whole.type  # from here on, as if it had come in one envelope
+        counter = signed.type
+        applied = self.store.applied_version(counter) or 0
         if signed.type == "key.rotate" and self.hub_keys.already_trusts(signed):
             return  # the hub repeats its announcement for kiosks that were away
         if digest is not None and signed.type != "key.rotate" and signed.version == applied:
@@ -426,13 +452,8 @@ class KioskLink:
             self._in_force[topic] = digest
             self.stats.updates_repeated += 1
             return
-        if signed.version <= applied and not (signed.type == "flags.snapshot" and signed.version == applied):
+        if signed.version <= applied:
             raise WireError(f"replayed or older {signed.type}: version {signed.version} <= applied {applied}")
-        if signed.type == "flags.delta":
-            from_version = signed.payload.get("from_version")
-            if from_version != applied:
-                self._want_resync(f"flag delta {from_version}->{signed.version} does not follow {applied}")
-                raise WireError(f"version gap: delta from {from_version}, applied {applied}")
         if signed.type == "key.rotate":
             self.hub_keys.announce(signed)
         elif self._on_update is not None:
@@ -440,21 +461,11 @@ class KioskLink:
         if digest is not None and signed.type != "key.rotate":
             self._in_force[topic] = digest
         self.store.set_version(counter, signed.version)
-        if signed.type == "flags.snapshot" or (signed.type == "flags.delta" and self.resync_wanted):
-            self.resync_wanted = False
+        if document is not None:
+            self.docs.done(document)
         self.stats.updates_applied += 1
         self._next_status = 0.0  # report the new version at once
         log.info("applied %s version %d", signed.type, signed.version)
-
-    def _check_head(self, head: Signed, applied: int) -> None:
-        if head.version > applied:
-            self._want_resync(f"flag head is {head.version}, applied {applied}")
-
-    def _want_resync(self, why: str) -> None:
-        if not self.resync_wanted:
-            log.warning("flags behind the hub (%s): asking for a resync", why)
-        self.resync_wanted = True
-        self._next_status = 0.0
 
     def _reject(self, why: str) -> None:
         self.stats.updates_rejected += 1
@@ -481,6 +492,8 @@ class KioskLink:
                     "hub_keys": self.hub_keys.kids(),
                     "backlog": self.store.backlog(),
                     "resync_wanted": self.resync_wanted,
+                    **self.flags.status_fields(),
+                    "docs_wanted": self.docs.wanted(),
                     "store": self.store.health.to_dict(),
                     "updates_rejected": self.stats.updates_rejected,
                     "last_rejection": self.stats.last_rejection,

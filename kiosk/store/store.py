@@ -31,6 +31,8 @@ import sqlite3
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -371,6 +373,26 @@ class KioskStore:
             )
             if version_type is not None:
                 self._set_version(version_type, version)
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One BEGIN IMMEDIATE ... COMMIT on the store's connection, for a component that owns its own
+        tables (kiosk/flagsync.py) and must move them and a version together; `set_version_in` inside."""
+        with self._lock, self._transaction():
+            yield self.db.conn
+
+    def set_version_in(self, conn: sqlite3.Connection, type_: str, version: int) -> None:
+        """`set_version` inside a `transaction()` (commits with it)."""
+        conn.execute(
+            "INSERT INTO versions(type, version) VALUES (?, ?) "
+            "ON CONFLICT(type) DO UPDATE SET version = excluded.version",
+            [type_, version],
+        )
+
+    def delete_documents_with_prefix(self, conn: sqlite3.Connection, prefix: str) -> int:
+        """Inside a `transaction()`: drop saved documents a newer state replaces; returns how many."""
+        cur = conn.execute("DELETE FROM documents WHERE substr(name, 1, ?) = ?", [len(prefix), prefix])
+        return int(cur.rowcount)
 
     def set_version(self, type_: str, version: int) -> None:
         with self._lock, self._transaction():

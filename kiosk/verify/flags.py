@@ -114,6 +114,17 @@ class FlagStore:
         self._end = np.ascontiguousarray(end[order], dtype=np.int64)
         self._dedupe()
 
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(hashes, status, start, end), sorted by hash: read-only views for the flag sync."""
+        return self._hashes, self._status, self._start, self._end
+
+    def install_sorted(
+        self, hashes: np.ndarray, status: np.ndarray, start: np.ndarray, end: np.ndarray
+    ) -> None:
+        """Swap in arrays the caller already sorted by hash with no repeats (kiosk/flagsync.py builds
+        them in one pass, so no second sort and no second copy)."""
+        self._hashes, self._status, self._start, self._end = hashes, status, start, end
+
     def _dedupe(self) -> None:
         """Keep one entry per hash (the last one given wins, as a delta would)."""
         if self._hashes.size < 2:

@@ -102,3 +102,31 @@ def test_scan_loop_bench_short_run_prints_its_summary_line() -> None:
         r"scan_loop: p50_off=[\d.]+ p50_on=[\d.]+ p99_off=[\d.]+ p99_on=[\d.]+ learned_runs=\d+", last
     ), last
     assert int(last.rsplit("=", 1)[1]) >= 1  # the learned detector did run on the hard frames
+
+
+def test_flags_bench_small_run_ends_level_with_the_hub() -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "bench/flags.py",
+            "--flags",
+            "20000",
+            "--fleet",
+            "20",
+            "--delta",
+            "5000",
+            "--new-flags",
+            "3",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    last = result.stdout.strip().splitlines()[-1]
+    assert re.fullmatch(
+        r"flags: n=20000 resync_s=[\d.]+ delta_100k_s=[\d.]+ head_ms=[\d.]+ kiosk_rss_mb=[\d.]+ "
+        r"propagation_p99_ms=[\d.]+ mismatches=0",
+        last,
+    ), last

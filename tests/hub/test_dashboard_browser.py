@@ -18,16 +18,15 @@ from hub.config import load_hub_config
 from hub.ingest import store_events
 from hub.operators import set_operator
 from hub.service import HubService
+from kiosk.flagsync import FlagSync
 from kiosk.mqtt.link import KioskLink
 from kiosk.store import KioskStore
-from kiosk.verify.flag_updates import apply_update
 from kiosk.verify.flags import FlagStore
 from provisioning.keyfiles import write_private_key
 from tests.hub.factory import make_event
 from tests.support.browser import CONTRAST_JS, ScreenPage
 from tests.support.linkrig import fast_link_config, wait_for
 from tests.support.services import MosquittoBroker
-from wire.envelope import Signed
 
 PASSWORD = "dashboard-password"
 PERSON = "001234567890"
@@ -92,17 +91,11 @@ def login(page: Page, url: str, user: str, password: str = PASSWORD) -> None:
 def test_operator_sees_the_fleet_adds_a_flag_that_reaches_the_kiosk_and_traces(
     hub: Hub, broker: MosquittoBroker, tmp_path: Path, screen_page: ScreenPage
 ) -> None:
+    store = KioskStore(tmp_path / "k.db")
     flags = FlagStore()
-    received: list[Signed] = []
-
-    def apply(update: Signed) -> None:
-        received.append(update)
-        if update.type in ("flags.delta", "flags.snapshot"):
-            apply_update(flags, update)
-
     link = KioskLink(
-        fast_link_config(broker.port), "kiosk-live", KioskStore(tmp_path / "k.db"),
-        hub_keys=[hub.key.public_key()], on_update=apply,
+        fast_link_config(broker.port), "kiosk-live", store,
+        hub_keys=[hub.key.public_key()], flags=FlagSync(store, flags).load(),
     ).start()  # fmt: skip
     page = screen_page.page
     try:

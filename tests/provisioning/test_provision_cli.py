@@ -807,9 +807,9 @@ def test_hub_and_kiosk_work_end_to_end_over_the_provisioned_tls_broker(
     from hub.config import HubConfig
     from hub.flags import add_flag
     from hub.service import HubService
+    from kiosk.flagsync import FlagSync
     from kiosk.mqtt.link import KioskLink
     from kiosk.store import KioskStore
-    from kiosk.verify.flag_updates import apply_update
     from kiosk.verify.flags import read_flag_key
     from provisioning.keyfiles import write_private, write_private_key
     from tests.support.linkrig import drained, passage_fields, stored_count, wait_for
@@ -857,7 +857,12 @@ def test_hub_and_kiosk_work_end_to_end_over_the_provisioned_tls_broker(
     assert kiosk_cfg.mqtt is not None and kiosk_cfg.mqtt.tls is not None
     store = KioskStore(tmp_path / "kiosk-state.db")
     updates: list[Any] = []
-    link = KioskLink(kiosk_cfg.mqtt, KIOSK, store, hub_keys=[signing.public_key()], on_update=updates.append)
+    assert kiosk_cfg.verify.flag_key_file is not None
+    flags = FlagStore(read_flag_key(kiosk_cfg.verify.flag_key_file))  # as the kiosk service builds it
+    link = KioskLink(
+        kiosk_cfg.mqtt, KIOSK, store, hub_keys=[signing.public_key()], on_update=updates.append,
+        flags=FlagSync(store, flags).load(),
+    )  # fmt: skip
     try:
         assert service.ready.wait(20)
         for i in range(20):
@@ -867,12 +872,7 @@ def test_hub_and_kiosk_work_end_to_end_over_the_provisioned_tls_broker(
         assert stored_count(service.db) == 20
         now = dt.datetime.now(dt.UTC)
         add_flag(service.db, PERSON["id"], "F0", starts_at=now, actor="test", now=now)
-        wait_for(lambda: any(u.type == "flags.delta" for u in updates), 20, "the flag delta over TLS")
-        assert kiosk_cfg.verify.flag_key_file is not None
-        flags = FlagStore(read_flag_key(kiosk_cfg.verify.flag_key_file))  # as the kiosk service builds it
-        for update in updates:
-            if update.type == "flags.delta":
-                apply_update(flags, update)
+        wait_for(lambda: flags.version > 0, 20, "the flag delta over TLS")
         assert flags.person(PERSON["id"], now + dt.timedelta(seconds=1)) is not None  # same key, same hash
     finally:
         link.stop()

@@ -1,4 +1,4 @@
-"""A kiosk stand-in process for crash tests: records passages and runs the link until killed."""
+"""Kiosk stand-in processes for crash tests: they run until killed (SIGKILL, at random points)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,12 @@ import random
 import time
 from pathlib import Path
 
+from kiosk.flagsync import FlagSync
 from kiosk.mqtt.link import KioskLink
 from kiosk.store import KioskStore
+from kiosk.verify.flags import DEFAULT_KEY, FlagStore
 from tests.support.linkrig import fast_link_config, passage_fields
+from wire.envelope import load_public_key
 
 
 def record_and_link_forever(store_path: str, port: int, seed: int) -> None:
@@ -21,3 +24,13 @@ def record_and_link_forever(store_path: str, port: int, seed: int) -> None:
         link.nudge()
         i += 1
         time.sleep(rng.uniform(0, 0.01))
+
+
+def flag_sync_forever(store_path: str, port: int, hub_public_pem: bytes, grace_s: float) -> None:
+    """A kiosk's flag state and link (as the service wires them), applying the hub's updates until killed."""
+    store = KioskStore(Path(store_path))
+    sync = FlagSync(store, FlagStore(DEFAULT_KEY), grace_s=grace_s).load()
+    hub_key = load_public_key(hub_public_pem)
+    KioskLink(fast_link_config(port), "kiosk-1", store, hub_keys=[hub_key], flags=sync).start()
+    while True:
+        time.sleep(1)

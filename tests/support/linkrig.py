@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import paho.mqtt.client as mqtt
 import sqlalchemy as sa
 
 from hub.db import Database, open_database
@@ -86,3 +87,16 @@ def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
 
 def drained(store: KioskStore) -> Callable[[], bool]:
     return lambda: store.backlog() == 0
+
+
+def forget_session(host: str, port: int, client_id: str) -> None:
+    """Connect as `client_id` with a clean start and no session expiry: the broker drops whatever it
+    queued for that client (as when a kiosk stays away longer than its session lasts)."""
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    client.connect(host, port, clean_start=True)
+    client.loop_start()
+    try:
+        wait_for(client.is_connected, 10, "the session to be replaced")
+    finally:
+        client.disconnect()
+        client.loop_stop()

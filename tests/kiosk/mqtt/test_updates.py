@@ -4,22 +4,28 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from hub.flags import add_flag
+from hub.flagstate import FlagState
 from kiosk.mqtt.link import KioskLink
 from kiosk.store import KioskStore
-from tests.support.linkrig import fast_link_config, wait_for
+from kiosk.verify.flags import DEFAULT_KEY
+from tests.support.linkrig import fast_link_config, hub_database, wait_for
 from tests.support.services import MosquittoBroker
 from wire import topics
 from wire.envelope import Signed, seal
+from wire.flagdigest import bucket_of
+from wire.idhash import id_hash
 
 NOW = datetime(2026, 11, 22, tzinfo=UTC)
 HUB = Ed25519PrivateKey.generate()
+PERSON, OTHER = "001099012345", "079084012345"
 
 
 class Harness:
@@ -46,7 +52,9 @@ class Harness:
 
     def settle(self, applied: int, rejected: int) -> None:
         wait_for(
-            lambda: len(self.applied) >= applied and self.link.stats.updates_rejected >= rejected,
+            lambda: (
+                self.link.stats.updates_applied >= applied and self.link.stats.updates_rejected >= rejected
+            ),
             10,
             f"{applied} applied and {rejected} rejected updates",
         )
@@ -72,7 +80,7 @@ def test_a_signed_delta_in_sequence_is_applied_and_its_version_stored(harness: H
     harness.publish(topics.FLAGS_UPDATES, delta(1, 0))
     harness.publish(topics.FLAGS_UPDATES, delta(2, 1))
     harness.settle(applied=2, rejected=0)
-    assert [u.version for u in harness.applied] == [1, 2]
+    assert harness.link.flags.version == 2
     assert harness.store.applied_version("flags") == 2
 
 
@@ -95,10 +103,21 @@ def test_forged_unsigned_replayed_and_older_messages_are_rejected(harness: Harne
         assert expected in reasons
 
 
-def test_a_version_gap_asks_for_a_resync_in_the_status(harness: Harness, broker: MosquittoBroker) -> None:
+def hub_flags(tmp_path: Path, people: list[str]) -> FlagState:
+    """The real hub flag state over a hub database holding F0 flags for `people`."""
+    db = hub_database(tmp_path / "hub.db")
+    for person in people:
+        add_flag(db, person, "F0", starts_at=NOW, actor="op", now=NOW)
+    return FlagState(db, DEFAULT_KEY, lambda t, v, p: seal(HUB, t, v, p, NOW)).load()
+
+
+def test_a_version_gap_is_repaired_from_the_head_by_the_buckets_that_differ(
+    harness: Harness, broker: MosquittoBroker, tmp_path: Path
+) -> None:
     harness.publish(topics.FLAGS_UPDATES, delta(5, 4))  # we have applied nothing: 4 is unknown to us
     harness.settle(applied=0, rejected=1)
-    assert harness.link.resync_wanted
+    assert "version gap" in (harness.link.stats.last_rejection or "")
+    state = hub_flags(tmp_path, [PERSON, OTHER])
     statuses: list[dict] = []  # type: ignore[type-arg]
     watcher = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
     watcher.on_message = lambda _c, _u, m: statuses.append(json.loads(m.payload))
@@ -106,22 +125,34 @@ def test_a_version_gap_asks_for_a_resync_in_the_status(harness: Harness, broker:
     watcher.subscribe(topics.status("kiosk-1"), qos=1)
     watcher.loop_start()
     try:
-        wait_for(lambda: any(s.get("resync_wanted") for s in statuses), 10, "a status asking for resync")
+        harness.publish(topics.FLAGS_HEAD, state.head()[1], retain=True)
+        wait_for(lambda: any(s.get("resync_buckets") for s in statuses), 10, "a status asking for buckets")
     finally:
         watcher.loop_stop()
-    snapshot = seal(HUB, "flags.snapshot", 5, {"persons": []}, NOW, target="kiosk-1")
-    harness.publish(topics.FLAGS_UPDATES, snapshot)
-    harness.settle(applied=1, rejected=1)
-    assert harness.store.applied_version("flags") == 5
+    wanted = next(s for s in statuses if s.get("resync_buckets"))
+    assert wanted["resync_wanted"] and wanted["flags_state"] == "resyncing"
+    expected = {bucket_of(id_hash(DEFAULT_KEY, p)) for p in (PERSON, OTHER)}
+    assert set(wanted["resync_buckets"]) == expected  # only the buckets that differ, not the whole list
+    for b in expected:
+        harness.publish(topics.commands("kiosk-1"), state.chunk(b))
+    wait_for(lambda: harness.link.flags.version == 2, 10, "the kiosk level with the head")
     assert not harness.link.resync_wanted
+    assert harness.store.applied_version("flags") == 2
+    assert harness.link.flags.flags.person(PERSON, NOW + timedelta(seconds=1)) is not None
+    harness.publish(topics.FLAGS_HEAD, b"", retain=True)  # clear the retained message
 
 
-def test_a_retained_head_ahead_of_us_asks_for_a_resync(harness: Harness) -> None:
-    harness.publish(
-        topics.FLAGS_HEAD, seal(HUB, "flags.head", 3, {"count": 1, "digest": "x"}, NOW), retain=True
-    )
+def test_a_retained_head_ahead_of_us_asks_for_a_resync(harness: Harness, tmp_path: Path) -> None:
+    state = hub_flags(tmp_path, [PERSON])
+    harness.publish(topics.FLAGS_HEAD, state.head()[1], retain=True)
     wait_for(lambda: harness.link.resync_wanted, 10, "resync after a newer head")
     harness.publish(topics.FLAGS_HEAD, b"", retain=True)  # clear the retained message
+
+
+def test_a_forged_head_digest_is_refused(harness: Harness) -> None:
+    harness.publish(topics.FLAGS_HEAD, seal(HUB, "flags.head", 3, {"count": 1, "digest": "x"}, NOW))
+    harness.settle(applied=0, rejected=1)
+    assert not harness.link.resync_wanted
 
 
 def test_a_command_for_another_kiosk_is_refused(harness: Harness) -> None:
