@@ -28,6 +28,7 @@ class DocSync:
     def __init__(self, store: KioskStore) -> None:
         self.store = store
         self.heads: dict[str, docchunks.DocHead] = {}
+        self.repeated = 0  # heads of a version already applied (the retained head, on every reconnect)
         with store.transaction() as conn:
             conn.execute(
                 "CREATE TABLE IF NOT EXISTS doc_chunks (name TEXT NOT NULL, version INTEGER NOT NULL,"
@@ -48,6 +49,7 @@ class DocSync:
             head = docchunks.decode_head(update)
             if head.version <= (self.store.applied_version(head.type) or 0):
                 self.heads.pop(head.name, None)
+                self.repeated += 1
                 return None  # already applied (a retained head delivered again)
             self.heads[head.name] = head
             with self.store.transaction() as conn:

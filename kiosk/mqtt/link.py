@@ -438,7 +438,10 @@ class KioskLink:
             self._next_status = 0.0  # ask for the chunks still missing at once
             if signed.type == "doc.head" and signed.payload.get("type") not in expected:
                 raise WireError(f"a head of {signed.payload.get('type')} is not accepted on this topic")
+            repeated = self.docs.repeated
             whole = self.docs.handle(signed)
+            if self.docs.repeated > repeated:
+                self.stats.updates_repeated += 1  # the document in force: not fetched or applied again
             if whole is None:
                 return
             signed, document = whole, whole.type  # from here on, as if it had come in one envelope

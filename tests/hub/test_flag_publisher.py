@@ -202,7 +202,7 @@ def test_add_and_lift_refuse_targets_that_break_the_identity_rules(
 
 
 def test_an_oversized_status_is_not_parsed(broker: MosquittoBroker, tmp_path: Path) -> None:
-    """Was: any status payload was parsed whole by the publisher (it asks for snapshots from statuses)."""
+    """Was: any status payload was parsed whole by the publisher (kiosks ask for flag chunks in it)."""
     import json
 
     import paho.mqtt.client as mqtt
@@ -217,38 +217,42 @@ def test_an_oversized_status_is_not_parsed(broker: MosquittoBroker, tmp_path: Pa
     client.connect(broker.host, broker.port)
     client.loop_start()
     try:
-        wanting = {"state": "online", "resync_wanted": True}
+        wanting = {"state": "online", "resync_buckets": [0]}
         big = json.dumps({**wanting, "pad": "x" * MAX_STATUS_BYTES}).encode()
         client.publish(topics.status("kiosk-big"), big, qos=1).wait_for_publish(10)
         client.publish(topics.status("kiosk-small"), json.dumps(wanting).encode(), qos=1).wait_for_publish(10)
-        wait_for(lambda: publisher.snapshots_sent >= 1, 10, "the small status's snapshot")
+        wait_for(lambda: publisher.chunks_sent >= 1, 10, "the small status's chunk")
     finally:
         client.loop_stop()
         client.disconnect()
         publisher.stop()
-    assert publisher.snapshots_sent == 1  # only kiosk-small's: the oversized status was dropped unread
+    assert publisher.chunks_sent == 1  # only kiosk-small's: the oversized status was dropped unread
 
 
-def test_a_database_error_in_a_status_callback_does_not_end_the_publisher(
+def test_an_error_in_a_status_callback_does_not_end_the_publisher(
     broker: MosquittoBroker, tmp_path: Path
 ) -> None:
-    """A kiosk asks for a resync while the flag table cannot be read (issue 12 item 12): before the
-    guard, paho re-raised the error out of its network thread and no flag left the hub again."""
+    """A kiosk asks for flag chunks and serving them fails (issue 12 item 12): before the guard, paho
+    re-raised the error out of its network thread and no flag left the hub again. (Chunks now come from
+    a cache, not the database, so the failure is injected where the callback serves them.)"""
     db = hub_database(tmp_path / "hub.db")
     publisher = FlagPublisher(db, HUB, DEFAULT_KEY, broker.host, broker.port).start()
     assert publisher.connected.wait(10)
-    with db.begin() as conn:
-        conn.exec_driver_sql("ALTER TABLE flag_log RENAME TO flag_log_away")  # reads now fail
+    serve = publisher.state.chunk
+
+    def failing(bucket: int) -> bytes:
+        raise sa.exc.OperationalError("SELECT", {}, Exception("database is locked"))
+
+    publisher.state.chunk = failing  # type: ignore[method-assign]  # the injected fault
     asker = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
     asker.connect(broker.host, broker.port)
     asker.loop_start()
-    status = {"state": "online", "flags_version": 0, "resync_wanted": True}
+    status = {"state": "online", "resync_buckets": [3]}
     asker.publish(topics.status("kiosk-9"), json.dumps(status), qos=1).wait_for_publish(5)
     wait_for(lambda: publisher.callback_errors["flags.on_status"] >= 1, 10, "the status callback to fail")
     asker.loop_stop()
     asker.disconnect()
-    with db.begin() as conn:
-        conn.exec_driver_sql("ALTER TABLE flag_log_away RENAME TO flag_log")
+    publisher.state.chunk = serve  # type: ignore[method-assign]
     kiosk = Kiosk(broker, tmp_path / "k1.db", "kiosk-1")
     try:
         wait_for(lambda: kiosk.link.connected, 10, "kiosk-1 to connect")

@@ -172,7 +172,7 @@ def test_a_4_mb_national_list_reaches_a_kiosk_parsed_once_and_is_not_reapplied(
         for signer in (bulk_signer, odd):
             assert verifier.verify(build_hc1(Hc1Spec(signer=signer)).encode(), NOW).outcome.value == "PASS"
 
-        link.stop()  # a reconnect: the broker re-sends the retained 4 MB list
+        link.stop()  # a reconnect: the broker re-sends the retained head of the 4 MB list
         again = KioskLink(fast_link_config(broker.port), "kiosk-1", store, hub_keys=[signing.public_key()],
                           on_update=on_update).start()  # fmt: skip
         wait_for(lambda: again.stats.updates_repeated >= 1, 30, "the retained list again")
