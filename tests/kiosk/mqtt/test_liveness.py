@@ -50,8 +50,8 @@ def test_a_full_disk_while_saving_an_update_does_not_stop_delivery(
     store.record(passage_fields(0))
     beats = Heartbeats()
 
-    def save(update: Signed) -> None:  # what the service does with a flag update: keep it on disk
-        store.save_document(f"flag-update-{update.version}", update.version, "x" * 200_000)
+    def save(update: Signed) -> None:  # a service keeping what the hub sent on disk (a command here)
+        store.save_document(f"{update.type}-{update.version}", update.version, "x" * 200_000)
 
     with KioskLink(
         fast_link_config(broker.port), "kiosk-1", store, hub_keys=[HUB.public_key()], on_update=save,
@@ -62,10 +62,8 @@ def test_a_full_disk_while_saving_an_update_does_not_stop_delivery(
         publisher = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
         publisher.connect(broker.host, broker.port)
         publisher.loop_start()
-        payload = {"from_version": 0, "added": [], "lifted": []}
-        publisher.publish(
-            topics.FLAGS_UPDATES, seal(HUB, "flags.delta", 1, payload, T0), qos=1
-        ).wait_for_publish(5)
+        command = seal(HUB, "command", 1, {"action": "noop"}, T0, target="kiosk-1")
+        publisher.publish(topics.commands("kiosk-1"), command, qos=1).wait_for_publish(5)
         wait_for(lambda: sum(link.callback_errors.values()) >= 1, 10, "the update to hit the full disk")
         publisher.loop_stop()
         store.db.execute("PRAGMA max_page_count = 1073741823")  # space again
@@ -75,7 +73,7 @@ def test_a_full_disk_while_saving_an_update_does_not_stop_delivery(
         wait_for(drained(store), 20, "passages recorded after the failure to be delivered")
         assert link._thread is not None and link._thread.is_alive()
         assert beats.stale(5.0) == []
-        assert link.stats.updates_rejected >= 1 and store.applied_version("flags") is None
+        assert link.stats.updates_rejected >= 1 and store.applied_version("command") is None
     hub.stop()
     report(range(1, 31), stored_seqs(db))
     assert stored_seqs(db) == list(range(1, 31))
