@@ -21,10 +21,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from common.clitools import escape_text
 from hub import audit
 from hub.db import Database, to_db_time
 from hub.schema import kiosk_assignments
-from kiosk.clitools import escape_text
 from wire.identity import SLUG_ID_RULE, is_slug_id
 
 log = logging.getLogger(__name__)

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import paho.mqtt.client as mqtt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from common.liveness import CallbackErrors, guarded
 from hub.db import Database
 from hub.documents import current_document, current_version
 from hub.flags import dead_letter_change
@@ -33,7 +34,6 @@ from hub.flagstate import FlagState, Rejected
 from hub.mqtt_ingest import MAX_STATUS_BYTES
 from hub.rules import RULES_DOC
 from hub.trust import TRUST_DOC
-from kiosk.liveness import CallbackErrors, guarded
 from provisioning.keyfiles import load_private_key
 from wire import docchunks, flagdigest, topics
 from wire.envelope import public_pem, seal

@@ -32,9 +32,9 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from common.liveness import CallbackErrors, Heartbeats, guarded
 from hub.db import Database
 from hub.ingest import store_many
-from kiosk.liveness import CallbackErrors, Heartbeats, guarded
 from wire import topics
 from wire.errors import WireError
 from wire.events import decode_batch, encode_ack

@@ -20,11 +20,11 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from common.clitools import escape_text
 from hub import audit
 from hub.db import Database, from_db_time, to_db_time
 from hub.login_guard import Locked
 from hub.schema import operators, sessions
-from kiosk.clitools import escape_text
 
 ROLES = ("viewer", "operator", "admin")
 SESSION_TTL = dt.timedelta(hours=12)

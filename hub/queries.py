@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
+from common.clitools import escape_text
 from hub.db import Database, from_db_time, to_db_time
 from hub.schema import event_rejects, events
-from kiosk.clitools import escape_text
 
 VERDICTS = ("PASS", "DENY", "REVIEW")
 

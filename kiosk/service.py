@@ -5,7 +5,7 @@ something is wrong; after that nothing is fatal: a lost camera is reopened, a mi
 waited out, a full disk is reported. systemd learns we are ready (READY=1) only once the camera
 thread, the store and the link are up, and gets a watchdog ping from the main loop only while
 every loop (capture, scan, link) has run within the watchdog period, so a hung or dead thread is
-restarted (kiosk/liveness.py); an offline kiosk, or one whose camera is gone, keeps its loops
+restarted (common/liveness.py); an offline kiosk, or one whose camera is gone, keeps its loops
 running and is not. SIGTERM stops the loop; the link says "offline", and every passage already
 recorded stays in the store for the next start.
 """
@@ -25,6 +25,7 @@ from typing import Any
 from gpiozero.pins import Factory
 
 from common.healthrules import RuleError, RuleSet, rules_in_document
+from common.liveness import Heartbeats, watchdog_ok
 from common.valuesets import load_value_sets
 from kiosk.camera import LatestFrameCapture
 from kiosk.camera.base import FrameSource
@@ -35,7 +36,6 @@ from kiosk.decode import FrameScanner
 from kiosk.display import Indicator
 from kiosk.display.buttons import OfficerButtons
 from kiosk.flagsync import FlagSync
-from kiosk.liveness import Heartbeats, watchdog_ok
 from kiosk.mqtt.link import KioskLink
 from kiosk.officer import OfficerInputError, manual_declaration, officer_decision, officer_target
 from kiosk.pipeline import Decision, ScanPipeline, run_until_stopped

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import click
 
+from common.clitools import setup_logging
 from kiosk import __version__
-from kiosk.clitools import setup_logging
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import click
 
+from common.clitools import emit, json_option
 from hub import operators as accounts
 from hub.commands import actor, database, utc_now
 from hub.ingest import rebase_kiosk_seq
 from hub.registry.forwarder import list_dead_letters, replay_dead_letter
-from kiosk.clitools import emit, json_option
 
 
 @click.group("operators")

@@ -6,10 +6,10 @@ import datetime as dt
 
 import click
 
+from common.clitools import emit, json_option
 from hub import flags as flag_store
 from hub.commands import When, actor, database, utc_now
 from hub.db import Database
-from kiosk.clitools import emit, json_option
 
 
 @click.group("flags")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
+from common.clitools import emit
 from hub import key_rotation
 from hub.commands import config_of, database, utc_now
 from hub.fleet import fleet_view
-from kiosk.clitools import emit
 
 
 @click.group("key")

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import click
 
+from common.clitools import Duration, emit, json_option
 from hub import audit
 from hub.assignments import assign, import_provisioning
 from hub.commands import When, actor, config_of, database, utc_now
 from hub.commands.flags import warn_dead_letters
 from hub.fleet import fleet_view
 from hub.queries import event_rejects_list, recent_passages, report_csv, report_dict
-from kiosk.clitools import Duration, emit, json_option
 
 INCUBATION = dt.timedelta(days=14)
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import click
 
+from common.clitools import emit, json_option
 from hub import rules
 from hub.commands import actor, database, utc_now
-from kiosk.clitools import emit, json_option
 
 
 @click.group("rules")

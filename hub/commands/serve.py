@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
+from common.clitools import setup_logging
 from hub.commands import config_of
-from kiosk.clitools import setup_logging
 
 
 @click.command("serve")

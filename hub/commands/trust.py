@@ -6,9 +6,9 @@ import base64
 
 import click
 
+from common.clitools import emit, json_option
 from hub import trust
 from hub.commands import actor, database, utc_now
-from kiosk.clitools import emit, json_option
 from wire.trustlist import default_purpose
 
 

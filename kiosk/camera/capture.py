@@ -60,7 +60,7 @@ class LatestFrameCapture:
         heartbeat: Callable[[], None] | None = None,
     ) -> None:
         self.source = source
-        self._beat = heartbeat or (lambda: None)  # once per pass, camera or not (see kiosk/liveness.py)
+        self._beat = heartbeat or (lambda: None)  # once per pass, camera or not (see common/liveness.py)
         self.stats = CaptureStats()
         self.state = CaptureState.STARTING
         self._backoff_initial = backoff_initial

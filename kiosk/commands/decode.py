@@ -19,7 +19,7 @@ from pathlib import Path
 import click
 import cv2
 
-from kiosk.clitools import json_text
+from common.clitools import json_text
 from kiosk.decode import DecodeConfig, ModelFileError, QrDecoder, WeChatReader
 from kiosk.decode.learned import merge_learned
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from kiosk.clitools import setup_logging
+from common.clitools import setup_logging
 from kiosk.config import ConfigError, load_config
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from kiosk.clitools import emit, json_option
+from common.clitools import emit, json_option
 from kiosk.config import ConfigError, load_config
 from kiosk.verify.kiosk_trust import KioskTrust
 from kiosk.verify.trust import TrustedKey, TrustLoadError

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import click
 
+from common.clitools import json_text
 from common.healthrules import RuleError, RuleSet
 from common.valuesets import ValueSetError
-from kiosk.clitools import json_text
 from kiosk.verify.flags import FlagFileError, FlagStore, load_flag_file
 from kiosk.verify.policy import PolicyConfig, load_policy
 from kiosk.verify.signed import STEP_DECODE_IMAGE

@@ -46,10 +46,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from common.liveness import CallbackErrors, Heartbeats, guarded
 from kiosk import __version__
 from kiosk.docsync import DOC_TYPES, DocSync
 from kiosk.flagsync import FLAG_TYPES, FlagSync
-from kiosk.liveness import CallbackErrors, Heartbeats, guarded
 from kiosk.mqtt.backoff import Backoff
 from kiosk.mqtt.config import MqttConfig
 from kiosk.mqtt.hubkeys import HubKeyRing

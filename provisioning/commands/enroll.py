@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from kiosk.clitools import Duration
+from common.clitools import Duration
 from provisioning import commands
 from provisioning.commands import dir_option, fail, log, note, open_book, open_registry
 from provisioning.registry import ACTIVE, DECOMMISSIONED, PENDING, KioskRecord, check_kiosk_id

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from kiosk.clitools import emit
+from common.clitools import emit
 from provisioning.commands import dir_option, open_registry
 
 

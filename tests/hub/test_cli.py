@@ -14,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
+from common.clitools import EscapingFilter, escape_text, json_text
 from hub.cli import main
 from hub.db import Database, open_database
 from hub.flags import import_registry_changes
@@ -22,7 +23,6 @@ from hub.ingest import store_events, store_events_detailed
 from hub.operators import AuthError, login
 from hub.queries import csv_cell
 from hub.schema import audit_log, events, migrate
-from kiosk.clitools import EscapingFilter, escape_text, json_text
 from provisioning.registry import KioskRecord, KioskRegistry
 from tests.hub.factory import T0, make_event
 

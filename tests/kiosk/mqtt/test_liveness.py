@@ -14,7 +14,7 @@ import paho.mqtt.client as mqtt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 import kiosk.mqtt.link as link_module
-from kiosk.liveness import Heartbeats
+from common.liveness import Heartbeats
 from kiosk.mqtt.link import KioskLink
 from kiosk.store import KioskStore
 from tests.support.linkrig import (
