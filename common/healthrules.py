@@ -184,12 +184,16 @@ def rules_in_document(doc: Any, where: str) -> tuple[list[Any], dict[str, list[s
     return rules, value_sets
 
 
+def parse_rule_document(doc: Any, where: str) -> tuple[list[HealthRule], dict[str, list[str]] | None]:
+    """Every rule of a parsed rule file or document, each checked; a broken rule refuses the whole (a rule
+    set is all or nothing: a missing rule would silently let through what it was meant to stop)."""
+    raw, value_sets = rules_in_document(doc, where)
+    return [parse_rule(r, f"{where}[{i}]") for i, r in enumerate(raw)], value_sets
+
+
 def read_rule_file(path: Path) -> tuple[list[HealthRule], dict[str, list[str]] | None]:
-    """Every rule of a file, each checked; a broken rule refuses the file (a rule set is all or nothing:
-    a missing rule would silently let through what it was meant to stop)."""
-    doc = read_json_file(path, MAX_RULE_FILE, RuleError)
-    raw, value_sets = rules_in_document(doc, str(path))
-    return [parse_rule(r, f"{path}[{i}]") for i, r in enumerate(raw)], value_sets
+    """Every rule of a file (see `parse_rule_document`)."""
+    return parse_rule_document(read_json_file(path, MAX_RULE_FILE, RuleError), str(path))
 
 
 def _utc_text(when: dt.datetime) -> str:
@@ -310,8 +314,8 @@ class RuleSet:
 
     @classmethod
     def from_document(cls, doc: Any, version: int = 0, where: str = "rule document") -> RuleSet:
-        raw, value_sets = rules_in_document(doc, where)
-        return cls([parse_rule(r, f"{where}[{i}]") for i, r in enumerate(raw)], value_sets, version)
+        rules, value_sets = parse_rule_document(doc, where)
+        return cls(rules, value_sets, version)
 
     @classmethod
     def from_paths(cls, paths: Iterable[Path], value_set_paths: Iterable[Path] = ()) -> RuleSet:

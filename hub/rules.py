@@ -9,15 +9,14 @@ refuse. Each change is a new version, audited with the identifiers and versions 
 from __future__ import annotations
 
 import datetime as dt
-import json
 from pathlib import Path
 from typing import Any
 
-from common.healthrules import RuleError, RuleSet, read_rule_file
+from common.healthrules import RuleError, RuleSet, parse_rule_document
+from common.jsonfile import read_json_file
 from common.valuesets import ValueSetError, parse_value_set
 from hub.db import Database
 from hub.documents import current_document, set_document
-from wire.rules import RULES_TYPE
 
 RULES_DOC = "health-rules"
 MAX_FILE = 4 * 1024 * 1024
@@ -27,14 +26,6 @@ class RulesError(ValueError):
     """A file that is neither a valid rule file nor an EU value set; the message names it and the rule."""
 
 
-def _is_value_set(path: Path) -> bool:
-    try:
-        doc = json.loads(path.read_bytes()[: MAX_FILE + 1])
-    except ValueError:
-        return False
-    return isinstance(doc, dict) and "valueSetId" in doc
-
-
 def rule_set_from_paths(paths: list[Path]) -> RuleSet:
     """Rule files and value-set files (or directories of *.json holding either), checked as a kiosk would."""
     files = [f for p in paths for f in (sorted(p.glob("*.json")) if p.is_dir() else [p])]
@@ -42,11 +33,12 @@ def rule_set_from_paths(paths: list[Path]) -> RuleSet:
     value_sets: dict[str, list[str]] = {}
     try:
         for file in files:
-            if _is_value_set(file):
-                vs_id, codes = parse_value_set(json.loads(file.read_bytes()), str(file))
+            doc = read_json_file(file, MAX_FILE, RuleError)  # each file read and parsed once
+            if isinstance(doc, dict) and "valueSetId" in doc:
+                vs_id, codes = parse_value_set(doc, str(file))
                 value_sets[vs_id] = codes
                 continue
-            file_rules, file_sets = read_rule_file(file)
+            file_rules, file_sets = parse_rule_document(doc, str(file))
             rules += file_rules
             value_sets.update(file_sets or {})
         if not rules:
@@ -88,14 +80,3 @@ def summary(body: dict[str, Any]) -> list[dict[str, Any]]:
             }
         )
     return rows
-
-
-__all__ = [
-    "RULES_DOC",
-    "RULES_TYPE",
-    "RulesError",
-    "current_rules",
-    "rule_set_from_paths",
-    "set_rules",
-    "summary",
-]
