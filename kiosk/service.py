@@ -274,12 +274,10 @@ class KioskService:
         flag updates go to `self.flag_sync`)."""
         if update.type == "trust":
             self._apply_trust_list(update)  # parsed outside the lock, swapped in under it
-            return
-        with self.verifier.lock:
-            if update.type == RULES_TYPE:
-                self._apply_rules(update)
-            elif update.type == "command":
-                log.info("command from hub: %s", update.payload.get("action"))
+        elif update.type == RULES_TYPE:
+            self._apply_rules(update)  # likewise: compiled outside the lock
+        elif update.type == "command":
+            log.info("command from hub: %s", update.payload.get("action"))
 
     def _apply_trust_list(self, update: Signed) -> None:
         """Provisioned key files plus the hub's verified list; keys the hub dropped stop being trusted."""
@@ -299,7 +297,8 @@ class KioskService:
             )
         except RuleError as exc:
             raise WireError(str(exc)) from None
-        self.verifier.verifier.rules = rules
+        with self.verifier.lock:  # a scan sees the old set or the new one, never a half
+            self.verifier.verifier.rules = rules
         self.store.save_document("rules", update.version, json.dumps(update.payload))
         log.info("health rules version %d applied (%d rules)", update.version, len(rules))
 
