@@ -35,6 +35,26 @@ def wait_for_port(port: int, host: str = "127.0.0.1", timeout: float = 10.0) -> 
     raise TimeoutError(f"nothing listening on {host}:{port} after {timeout}s")
 
 
+def wait_for_signal_handler(pid: int, sig: int, timeout: float = 10.0) -> None:
+    """Block until process `pid` catches `sig` (Linux /proc; returns at once elsewhere).
+
+    Mosquitto opens its listening socket before it installs its SIGTERM handler: a SIGTERM in that window
+    kills it with the default action, so a "clean stop" right after start saved nothing (a test that stops
+    the broker at once failed on a busy machine)."""
+    status = Path(f"/proc/{pid}/status")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            lines = status.read_text().splitlines()
+            caught = next(int(line.split()[1], 16) for line in lines if line.startswith("SigCgt:"))
+        except (OSError, StopIteration, ValueError):
+            return  # no /proc, or the process is gone: the caller's own checks report it
+        if caught & (1 << (sig - 1)):
+            return
+        time.sleep(0.01)
+    raise TimeoutError(f"process {pid} did not install a handler for signal {sig} in {timeout}s")
+
+
 def find_executable(name: str) -> str:
     """Locate a system binary, also in sbin directories that a non-login PATH may lack."""
     for candidate in (shutil.which(name), f"/usr/sbin/{name}", f"/usr/bin/{name}"):
@@ -101,6 +121,7 @@ class MosquittoBroker:
         )
         try:
             wait_for_port(self.port)
+            wait_for_signal_handler(self._proc.pid, signal.SIGTERM)
         except TimeoutError:
             self.kill()
             raise RuntimeError(f"mosquitto did not start: {self.log_path.read_text()[-2000:]}") from None
