@@ -26,11 +26,17 @@ def record_and_link_forever(store_path: str, port: int, seed: int) -> None:
         time.sleep(rng.uniform(0, 0.01))
 
 
-def flag_sync_forever(store_path: str, port: int, hub_public_pem: bytes, grace_s: float) -> None:
-    """A kiosk's flag state and link (as the service wires them), applying the hub's updates until killed."""
+def flag_sync_forever(
+    store_path: str, port: int, hub_public_pem: bytes, grace_s: float, ready_file: str | None = None
+) -> None:
+    """A kiosk's flag state and link (as the service wires them), applying the hub's updates until killed.
+    `ready_file` is created once the link is started, so a killer can time its kill from there and not
+    from a process start that a busy machine stretches."""
     store = KioskStore(Path(store_path))
     sync = FlagSync(store, FlagStore(DEFAULT_KEY), grace_s=grace_s).load()
     hub_key = load_public_key(hub_public_pem)
     KioskLink(fast_link_config(port), "kiosk-1", store, hub_keys=[hub_key], flags=sync).start()
+    if ready_file is not None:
+        Path(ready_file).touch()
     while True:
         time.sleep(1)

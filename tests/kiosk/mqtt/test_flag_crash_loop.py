@@ -97,8 +97,14 @@ def test_sigkill_while_applying_deltas_and_chunks_always_ends_with_the_hubs_acti
         for _run in range(RUNS):
             if rng.random() < 0.3:  # away too long: its queued deltas are gone, only chunks repair it
                 forget_session(broker.host, broker.port, "kiosk-1")
-            child = ctx.Process(target=flag_sync_forever, args=(str(store_path), broker.port, pem, 0.2))
+            ready = tmp_path / f"ready-{_run}"
+            child = ctx.Process(
+                target=flag_sync_forever, args=(str(store_path), broker.port, pem, 0.2, str(ready))
+            )
             child.start()
+            # Killed at a random point after its link started: timed from the process start instead, a
+            # busy machine (slow start-up) moved every kill into the first resync (1 of 50 checkable).
+            wait_for(ready.exists, 60, "the kiosk child's link to start")
             time.sleep(rng.uniform(0.1, 1.0))
             assert child.pid is not None
             os.kill(child.pid, signal.SIGKILL)
