@@ -38,12 +38,14 @@ def test_officer_confirms_overrides_and_types_a_paper_declaration(tmp_path: Path
             "screen": {"port": 0},
         }
     )
-    frames = [phone_scene(CCCD, seed=i) for i in range(3)] + [background(640, 480)] * 3
+    # The card, then an empty scene for as long as the test runs: a finite source ends the service, and
+    # on a busy machine it ended (screen server closed) while the officer was still posting.
+    scenes, empty = [phone_scene(CCCD, seed=i) for i in range(3)], background(640, 480)
     decisions: list[Decision] = []
     later = [0.0]  # seconds the kiosk's monotonic clock is moved ahead (the officer's window expiring)
     service = KioskService(
         config,
-        source=GeneratedSource(frames, fps=30),
+        source=GeneratedSource(lambda i: scenes[i] if i < len(scenes) else empty, fps=30),
         pin_factory=MockFactory(pin_class=MockPWMPin),
         on_decision=decisions.append,
         monotonic=lambda: time.monotonic() + later[0],
