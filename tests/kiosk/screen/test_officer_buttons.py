@@ -39,11 +39,12 @@ def test_physical_buttons_confirm_and_override_as_the_officer_on_duty(tmp_path: 
             "screen": {"port": 0},
         }
     )  # fmt: skip
-    frames = [phone_scene(CCCD, seed=i) for i in range(3)] + [background(640, 480)] * 3
+    # The card, then an empty scene until the test ends (a finite source ends the service early).
+    scenes, empty = [phone_scene(CCCD, seed=i) for i in range(3)], background(640, 480)
     decisions: list[Decision] = []
     pins = MockFactory(pin_class=MockPWMPin)
-    service = KioskService(config, source=GeneratedSource(frames, fps=30), pin_factory=pins,
-                           on_decision=decisions.append)  # fmt: skip
+    source = GeneratedSource(lambda i: scenes[i] if i < len(scenes) else empty, fps=30)
+    service = KioskService(config, source=source, pin_factory=pins, on_decision=decisions.append)
     store = KioskStore(tmp_path / "kiosk.db")
     thread = threading.Thread(target=service.run)
     thread.start()
@@ -57,11 +58,11 @@ def test_physical_buttons_confirm_and_override_as_the_officer_on_duty(tmp_path: 
         code, _ = post(service.screen.url + "api/officer", confirm)
         assert code == 200
         press(pins, PINS["pass_pin"])
-        wait_for(lambda: len(store.passages()) == 3, 5, "the let-pass button's passage")
+        wait_for(lambda: len(store.passages()) == 3, 30, "the let-pass button's passage")
         press(pins, PINS["deny_pin"])
-        wait_for(lambda: len(store.passages()) == 4, 5, "the stop button's passage")
+        wait_for(lambda: len(store.passages()) == 4, 30, "the stop button's passage")
         press(pins, PINS["confirm_pin"])
-        wait_for(lambda: len(store.passages()) == 5, 5, "the confirm button's passage")
+        wait_for(lambda: len(store.passages()) == 5, 30, "the confirm button's passage")
     finally:
         service.stop_event.set()
         thread.join(30)
