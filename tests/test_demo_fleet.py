@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from demo.world import CROWD_CCCD, FLAGGED_ID, FLAGGED_NAME, OPERATOR, REGISTRY_TOKEN
@@ -53,6 +54,9 @@ def assert_logs_hold_no_personal_data_or_secrets(workdir: Path) -> None:
 
 
 def test_ctrl_c_stops_everything_cleanly() -> None:
+    # World-readable like /tmp itself: a root-started Mosquitto reads the demo's files as `mosquitto`.
+    tmp = Path(tempfile.mkdtemp(prefix="demo-ctrl-c-"))
+    tmp.chmod(0o755)
     proc = subprocess.Popen(
         [sys.executable, "-m", "demo"],
         stdout=subprocess.PIPE,
@@ -60,6 +64,7 @@ def test_ctrl_c_stops_everything_cleanly() -> None:
         text=True,
         cwd=REPO_ROOT,
         start_new_session=True,
+        env={**os.environ, "TMPDIR": str(tmp)},
     )
     assert proc.stdout is not None
     seen = []
@@ -72,5 +77,8 @@ def test_ctrl_c_stops_everything_cleanly() -> None:
     assert proc.returncode == 0, "".join(seen) + rest + err
     assert "Stopping kiosks, hub, registry and broker" in rest
     assert "Traceback" not in err
-    leftovers = subprocess.run(["pgrep", "-f", "qr-checkpoint-demo-"], capture_output=True, text=True)
+    # Processes of THIS demo (its working directory is under a TMPDIR of this test's own): another demo on
+    # the machine (a parallel test worker) is not this one's leftover.
+    leftovers = subprocess.run(["pgrep", "-f", str(tmp)], capture_output=True, text=True)
     assert leftovers.stdout.strip() == "", "kiosk or broker processes outlived the demo"
+    shutil.rmtree(tmp, ignore_errors=True)
