@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np
 
 from common.healthrules import RuleSet
+from common.trust import TrustStore, key_from_certificate, key_from_public_key
 from kiosk.verify.flags import FlagStore
-from kiosk.verify.trust import TrustStore, key_from_certificate, key_from_public_key
 from kiosk.verify.verdict import Outcome
 from kiosk.verify.verifier import Verifier
 from provisioning.issuer import create_issuer_key, mint_pass

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import click
 
+from common.install_units import install_units_command
 from kiosk import __version__
-from kiosk.commands.install_units import install_units_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

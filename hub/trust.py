@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from common.trust import TrustStore
+from common.trustfiles import TrustLoadError, parse_spec, read_source
 from hub.db import Database
 from hub.documents import current_document, current_version, set_document
-from kiosk.verify.trust import TrustStore
-from kiosk.verify.trustfiles import TrustLoadError, parse_spec, read_source
 from wire.envelope import MAX_ENVELOPE_BYTES
 from wire.trustlist import MAX_KEYS, Skipped, TrustEntry, trust_payload
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
+from common.keyfiles import write_private_key
 from hub.audit import audit_entries
 from hub.config import load_hub_config
 from hub.ingest import store_events
@@ -22,7 +23,6 @@ from kiosk.flagsync import FlagSync
 from kiosk.mqtt.link import KioskLink
 from kiosk.store import KioskStore
 from kiosk.verify.flags import FlagStore
-from provisioning.keyfiles import write_private_key
 from tests.hub.factory import make_event
 from tests.support.browser import CONTRAST_JS, ScreenPage
 from tests.support.linkrig import fast_link_config, wait_for

@@ -14,11 +14,11 @@ from typing import Any, ClassVar
 
 import pytest
 
+from common.config_errors import ConfigError
 from hub.config import load_hub_config
 from hub.registry.client import RegistryClient
 from hub.registry.policy import Outcome, classify
 from hub.registry.server import RegistryServer
-from kiosk.config_errors import ConfigError
 from tests.hub.factory import make_event
 from tests.support.services import free_port, wait_for_port
 

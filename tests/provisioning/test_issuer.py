@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from kiosk.verify.trust import TrustStore
+from common.trust import TrustStore
 from kiosk.verify.verdict import Outcome
 from kiosk.verify.verifier import Verifier
 from provisioning.issuer import create_issuer_key, load_issuer_key, mint_pass, save_issuer_key

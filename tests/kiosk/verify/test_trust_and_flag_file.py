@@ -7,8 +7,8 @@ import json
 
 import pytest
 
+from common.trust import TrustStore, key_from_certificate
 from kiosk.verify.flags import FlagFileError, FlagStatus, id_hash, load_flag_file
-from kiosk.verify.trust import TrustStore, key_from_certificate
 from kiosk.verify.verdict import Outcome
 from kiosk.verify.verifier import Verifier
 from tests.support.dcc import NOW, Hc1Spec, build_hc1

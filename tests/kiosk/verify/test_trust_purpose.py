@@ -13,8 +13,8 @@ import pytest
 from click.testing import CliRunner
 from cryptography.hazmat.primitives import serialization
 
+from common.trust import TrustLoadError, TrustStore, key_from_certificate, key_from_public_key
 from kiosk.cli import main
-from kiosk.verify.trust import TrustLoadError, TrustStore, key_from_certificate, key_from_public_key
 from kiosk.verify.verdict import Outcome
 from kiosk.verify.verifier import Verifier
 from provisioning.issuer import IssuerKey, mint_pass, save_issuer_key

@@ -22,7 +22,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from kiosk.verify.certread import (
+from common.certread import (
     EKU_TYPES,
     CertInfo,
     UnusableCertificate,
@@ -30,7 +30,7 @@ from kiosk.verify.certread import (
     read_certificate,
     supported_key,
 )
-from kiosk.verify.trustfiles import MAX_TRUST_FILE, TrustLoadError, read_source
+from common.trustfiles import MAX_TRUST_FILE, TrustLoadError, read_source
 from wire.cose import PublicKey, kid_for_der
 from wire.trustlist import PURPOSE_DCC, PURPOSE_PASS, PURPOSES, Skipped, TrustEntry, default_purpose
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-UNIT_DIR = Path(__file__).resolve().parents[2] / "systemd"
+UNIT_DIR = Path(__file__).resolve().parents[1] / "systemd"
 ROLES: dict[str, list[str]] = {
     "kiosk": ["kiosk.service"],
     "hub": ["hub.service", "mosquitto.service.d/checkpoint.conf"],
