@@ -12,7 +12,7 @@ from pathlib import Path, PurePosixPath
 import click
 from cryptography.hazmat.primitives import serialization
 
-from kiosk.verify.flags import read_flag_key
+from common.flagkey import read_flag_key
 from provisioning import commands
 from provisioning.bundle import (
     FLAG_KEY_FILE,

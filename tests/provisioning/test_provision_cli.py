@@ -804,6 +804,7 @@ def test_hub_and_kiosk_work_end_to_end_over_the_provisioned_tls_broker(
 ) -> None:
     """The hub's own identities from `provision hub certs`, a kiosk from its bundle, the generated broker:
     passages are stored and acked, a flag reaches the kiosk, all over TLS with client certificates."""
+    from common.flagkey import read_flag_key
     from common.keyfiles import write_private, write_private_key
     from hub.config import HubConfig
     from hub.flags import add_flag
@@ -811,7 +812,6 @@ def test_hub_and_kiosk_work_end_to_end_over_the_provisioned_tls_broker(
     from kiosk.flagsync import FlagSync
     from kiosk.mqtt.link import KioskLink
     from kiosk.store import KioskStore
-    from kiosk.verify.flags import read_flag_key
     from tests.support.linkrig import drained, passage_fields, stored_count, wait_for
 
     signing = Ed25519PrivateKey.generate()
