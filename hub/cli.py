@@ -10,7 +10,7 @@ from __future__ import annotations
 import click
 
 from common.install_units import install_units_command
-from kiosk import __version__
+from common.version import __version__
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -14,7 +14,7 @@ from __future__ import annotations
 import click
 
 from common.clitools import setup_logging
-from kiosk import __version__
+from common.version import __version__
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
