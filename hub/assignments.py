@@ -4,7 +4,7 @@ A kiosk's events and status say which checkpoint it is at, but that is the kiosk
 kiosk could forge passages "at" other checkpoints (they would show up in contact traces), move itself in
 the fleet view, or write anything into reports. The hub holds its own record instead, `kiosk_assignments`,
 set by an operator (`hub kiosks assign`) or copied from the provisioning registry where every kiosk was
-enrolled with its checkpoint (`hub kiosks import`, provisioning/registry.py).
+enrolled with its checkpoint (`hub kiosks import`, provisioning/inventory.py).
 
 For an assigned kiosk, ingest stores every passage at the ASSIGNED checkpoint whatever the event says (the
 record is kept, so the kiosk's log stays gap-free and in order), keeps the claim beside it in the body
@@ -71,7 +71,7 @@ def import_provisioning(db: Database, directory: Path, *, actor: str, now: dt.da
 
     Returns the kiosk ids assigned. A zone set by an operator is kept (the registry has none).
     """
-    from provisioning.registry import ACTIVE, DB_FILE, PENDING, KioskRegistry
+    from provisioning.inventory import ACTIVE, DB_FILE, PENDING, KioskRegistry
 
     path = directory / DB_FILE
     if not path.is_file():

@@ -31,7 +31,7 @@ def main(ctx: click.Context, config_path: str) -> None:
 
 
 def _register() -> None:
-    from hub.commands import admin, flags, key, keys, queries, rules, serve, trust
+    from hub.commands import admin, flags, init, key, queries, rules, serve, trust
 
     main.add_command(serve.command)
     main.add_command(
@@ -39,7 +39,7 @@ def _register() -> None:
             "hub", "useradd --system hub; systemctl daemon-reload && systemctl enable --now hub"
         )
     )
-    main.add_command(keys.command)
+    main.add_command(init.command)
     main.add_command(flags.group)
     main.add_command(key.group)
     main.add_command(trust.group)

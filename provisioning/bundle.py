@@ -33,9 +33,9 @@ from common.config_errors import describe
 from common.trust import TrustLoadError, load_file
 from common.trustfiles import parse_spec
 from kiosk.config import KioskConfig
-from kiosk.identity import CERT_FILE, KEY_FILE
+from kiosk.device_identity import CERT_FILE, KEY_FILE
 from kiosk.verify.policy import PolicyConfig
-from provisioning.registry import KioskRecord
+from provisioning.inventory import KioskRecord
 
 KIOSK_TOML = "kiosk.toml"
 CA_FILE = "ca.crt"

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from common.keyfiles import write_private_key
-from kiosk.identity import make_csr
+from kiosk.device_identity import make_csr
 from provisioning.broker import BrokerFiles, BrokerSettings, decommission, write_broker_config
 from provisioning.ca import CertificateAuthority
 from tests.support.services import MosquittoBroker, broker_files_dir, free_port, mosquitto_file_owner

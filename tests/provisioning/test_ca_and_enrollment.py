@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from common.keyfiles import load_private_key
-from kiosk.identity import KEY_FILE, ensure_key, make_csr
+from kiosk.device_identity import KEY_FILE, ensure_key, make_csr
 from provisioning.ca import CertificateAuthority, CsrRejected
 from provisioning.enrollment import EnrollmentBook, EnrollmentRefused
 
