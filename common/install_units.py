@@ -56,6 +56,3 @@ def install_units_command(role: str, then: str) -> click.Command:
         click.echo(f"now: {then}")
 
     return command
-
-
-command = install_units_command("kiosk", "systemctl daemon-reload && systemctl enable --now kiosk")

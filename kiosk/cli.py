@@ -15,12 +15,15 @@ def main() -> None:
 
 def _register() -> None:
     """Attach every subcommand. Each lives in its own module so that jobs stay independent."""
-    from kiosk.commands import decode, demo, gate_safe, install_units, run, trust, verify
+    from common.install_units import install_units_command
+    from kiosk.commands import decode, demo, gate_safe, run, trust, verify
 
     main.add_command(decode.command)
     main.add_command(demo.command)
     main.add_command(gate_safe.command)
-    main.add_command(install_units.command)
+    main.add_command(
+        install_units_command("kiosk", "systemctl daemon-reload && systemctl enable --now kiosk")
+    )
     main.add_command(run.command)
     main.add_command(trust.command)
     main.add_command(verify.command)
