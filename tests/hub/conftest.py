@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from hub.db import Database, open_database
 from hub.schema import migrate
-from tests.hub.factory import T0
+from testkit.hub_events import T0
 
 _db_counter = itertools.count()
 

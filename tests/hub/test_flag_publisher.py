@@ -28,8 +28,8 @@ from kiosk.flagsync import FlagSync
 from kiosk.mqtt.link import KioskLink
 from kiosk.store import KioskStore
 from kiosk.verify.flags import DEFAULT_KEY, FlagStore
-from tests.support.linkrig import fast_link_config, hub_database, wait_for
-from tests.support.services import MosquittoBroker
+from testkit.linkrig import fast_link_config, hub_database, wait_for
+from testkit.services import MosquittoBroker
 from wire import topics
 
 HUB = Ed25519PrivateKey.generate()

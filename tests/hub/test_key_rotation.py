@@ -22,8 +22,8 @@ from hub.schema import kiosks
 from hub.service import HubService
 from kiosk.mqtt.link import KioskLink
 from kiosk.store import KioskStore
-from tests.support.linkrig import fast_link_config, wait_for
-from tests.support.services import MosquittoBroker
+from testkit.linkrig import fast_link_config, wait_for
+from testkit.services import MosquittoBroker
 from wire import topics
 from wire.envelope import Signed, key_id, seal
 

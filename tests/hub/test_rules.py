@@ -17,8 +17,8 @@ from hub.config import load_hub_config
 from hub.service import HubService
 from kiosk.mqtt.link import KioskLink
 from kiosk.store import KioskStore
-from tests.support.linkrig import fast_link_config, wait_for
-from tests.support.services import MosquittoBroker
+from testkit.linkrig import fast_link_config, wait_for
+from testkit.services import MosquittoBroker
 from wire.envelope import Signed
 from wire.rules import decode_rules
 

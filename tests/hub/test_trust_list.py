@@ -26,10 +26,10 @@ from kiosk.verify.kiosk_trust import KioskTrust
 from kiosk.verify.policy import PolicyConfig
 from kiosk.verify.verifier import Verifier
 from provisioning.issuer import create_issuer_key, mint_pass, save_issuer_key
-from tests.support.dcc import NOW, Hc1Spec, build_hc1, make_signer
-from tests.support.linkrig import fast_link_config, wait_for
+from testkit.dcc import NOW, Hc1Spec, build_hc1, make_signer
+from testkit.linkrig import fast_link_config, wait_for
+from testkit.services import MosquittoBroker
 from tests.support.oddcerts import bulk_dsc_entries, dsc_list, dsc_list_entry, explicit_default_ca, odd_signer
-from tests.support.services import MosquittoBroker
 from wire.cose import ALG_ES256
 from wire.envelope import Signed
 from wire.trustlist import decode_trust

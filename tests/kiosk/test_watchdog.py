@@ -23,7 +23,7 @@ from common.sdnotify import SystemdNotifier
 from kiosk.camera.base import GrayImage, SourceError
 from kiosk.config import KioskConfig
 from kiosk.service import KioskService
-from tests.support.services import free_port
+from testkit.services import free_port
 
 WATCHDOG_S = 2.0  # WatchdogSec: a ping is due every half of it
 

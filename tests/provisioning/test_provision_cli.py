@@ -45,7 +45,7 @@ from kiosk.verify.policy import PolicyConfig
 from kiosk.verify.verdict import Outcome
 from kiosk.verify.verifier import Verifier
 from provisioning.cli import main
-from tests.support.services import MosquittoBroker, broker_files_dir, free_port, mosquitto_file_owner
+from testkit.services import MosquittoBroker, broker_files_dir, free_port, mosquitto_file_owner
 from wire import topics
 from wire.envelope import load_public_key
 
@@ -812,7 +812,7 @@ def test_hub_and_kiosk_work_end_to_end_over_the_provisioned_tls_broker(
     from kiosk.flagsync import FlagSync
     from kiosk.mqtt.link import KioskLink
     from kiosk.store import KioskStore
-    from tests.support.linkrig import drained, passage_fields, stored_count, wait_for
+    from testkit.linkrig import drained, passage_fields, stored_count, wait_for
 
     signing = Ed25519PrivateKey.generate()
     write_private_key(tmp_path / "hub-signing.pem", signing)

@@ -10,8 +10,8 @@ import pytest
 
 from hub.db import Database, open_database
 from hub.schema import migrate
+from testkit.linkrig import T0
 from tests.hub.conftest import fresh_postgres_url
-from tests.support.linkrig import T0
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -30,8 +30,8 @@ from kiosk.service import KioskService
 from kiosk.simulate import background, phone_scene
 from kiosk.verify.flags import FlagStatus, PersonFlag
 from kiosk.verify.messages import describe
+from testkit.linkrig import wait_for
 from tests.support.browser import CONTRAST_JS, ScreenPage
-from tests.support.linkrig import wait_for
 from wire.events import PassageEvent
 
 # Synthetic people (never real data), as in demo/single_kiosk.py.

@@ -21,7 +21,7 @@ from common.trustfiles import TrustLoadError
 from kiosk.cli import main
 from kiosk.verify.verdict import Outcome
 from kiosk.verify.verifier import Verifier
-from tests.support.dcc import NOW, T0, Hc1Spec, build_hc1, make_signer
+from testkit.dcc import NOW, T0, Hc1Spec, build_hc1, make_signer
 from tests.support.oddcerts import (
     broken_eku,
     der_certificate,
