@@ -60,8 +60,7 @@ from kiosk.mqtt.link import KioskLink
 from kiosk.store import KioskStore
 from testkit.hubproc import HubProcess
 from testkit.linkrig import fast_link_config, passage_fields
-from testkit.services import MosquittoBroker, PostgresServer
-from tests.hub.conftest import fresh_postgres_url
+from testkit.services import MosquittoBroker, PostgresServer, fresh_postgres_url
 from wire import topics
 from wire.envelope import key_id, load_public_key, open_envelope, public_pem
 from wire.events import encode_events

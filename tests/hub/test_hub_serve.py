@@ -26,8 +26,7 @@ from kiosk.store import KioskStore
 from testkit.hubproc import HubProcess
 from testkit.linkrig import drained, fast_link_config, passage_fields, wait_for
 from testkit.registry_server import RegistryServer
-from testkit.services import MosquittoBroker
-from tests.hub.conftest import fresh_postgres_url
+from testkit.services import MosquittoBroker, fresh_postgres_url
 from tests.support.stress import report
 from wire.envelope import Signed
 

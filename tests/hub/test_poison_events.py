@@ -27,8 +27,7 @@ from kiosk.store import KioskStore
 from kiosk.verify.verifier import Verifier
 from testkit.dcc import NOW, Hc1Spec, build_hc1, dcc_payload, make_signer
 from testkit.linkrig import T0, drained, fast_link_config, passage_fields, start_hub, wait_for
-from testkit.services import MosquittoBroker
-from tests.hub.conftest import fresh_postgres_url
+from testkit.services import MosquittoBroker, fresh_postgres_url
 from wire import topics
 from wire.cose import ALG_ES256
 from wire.events import decode_ack

@@ -11,7 +11,7 @@ import pytest
 from hub.db import Database, open_database
 from hub.schema import migrate
 from testkit.linkrig import T0
-from tests.hub.conftest import fresh_postgres_url
+from testkit.services import fresh_postgres_url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
