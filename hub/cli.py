@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import click
 
+from common.extras import require_extra
 from common.install_units import install_units_command
 from common.version import __version__
 
@@ -50,6 +51,7 @@ def _register() -> None:
         main.add_command(command)
 
 
+require_extra("hub", "hub")  # one clear line where another role was installed (a kiosk has no SQLAlchemy)
 _register()
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ from importlib.metadata import entry_points
 
 import click
 
+from common.extras import require_extra
 from kiosk import __version__
 
 
@@ -34,6 +35,7 @@ def _register() -> None:
         main.add_command(entry.load(), entry.name)
 
 
+require_extra("kiosk", "kiosk")  # one clear line, before the commands import the camera and decoder libraries
 _register()
 
 if __name__ == "__main__":
