@@ -30,10 +30,12 @@ def missing_for(extra: str) -> list[str]:
     except PackageNotFoundError:
         return []
     missing: list[str] = []
-    for requirement in declared:
-        marker = _EXTRA.search(requirement)
+    wanted = [r for r in declared if (m := _EXTRA.search(r)) and m.group(1) == extra]
+    if not wanted:
+        raise ValueError(f"{DISTRIBUTION} has no extra {extra!r}")
+    for requirement in wanted:
         named = _NAME.match(requirement)
-        if not marker or marker.group(1) != extra or not named:
+        if not named:
             continue
         name, extras = named.group(1), named.group(2)
         if _canonical(name) == _canonical(DISTRIBUTION):
