@@ -51,7 +51,7 @@ MAX_DOC_CHUNKS_PER_REQUEST = 16
 
 
 def load_signing_key(path: str | Path) -> Ed25519PrivateKey:
-    """The hub's Ed25519 key; refused if others can read the file (see provisioning/keyfiles.py)."""
+    """The hub's Ed25519 key; refused if others can read the file (see common/keyfiles.py)."""
     key = load_private_key(path)
     if not isinstance(key, Ed25519PrivateKey):
         raise ValueError(f"{path}: the hub signing key must be Ed25519")
