@@ -112,3 +112,14 @@ def test_hub_on_a_kiosk_says_which_extra_in_one_line(kiosk_venv: Path, tmp_path:
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr, result.stderr
     assert "'hub' extra" in result.stderr and "pip install 'qr-checkpoint[hub]'" in result.stderr
     assert "sqlalchemy" in result.stderr and "fastapi" in result.stderr
+
+
+@pytest.mark.timeout(INSTALL_TIMEOUT_S + 300)
+def test_pass_images_on_a_kiosk_say_which_extra_in_one_line(kiosk_venv: Path, tmp_path: Path) -> None:
+    """`provision` runs on a kiosk (keygen); pass images need segno, which only the provision extra has."""
+    write = "from pathlib import Path; from provisioning.qr import write_qr; write_qr('X', Path('p.png'))"
+    result = run([str(kiosk_venv / "bin" / "python"), "-c", write], tmp_path, timeout=300)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr, result.stderr
+    assert "'provision' extra (missing segno)" in result.stderr
+    assert not (tmp_path / "p.png").exists()
