@@ -58,7 +58,7 @@ from hub.db import Database, open_database, to_db_time
 from hub.flag_publisher import FlagPublisher
 from hub.flags import add_flag
 from hub.schema import flag_log, migrate
-from tests.support.services import MosquittoBroker
+from testkit.services import MosquittoBroker
 from wire import topics
 from wire.envelope import public_pem
 
@@ -110,7 +110,7 @@ def run_kiosk(port: int, hub_pem: bytes, store_path: str, n: int, out: Any, stop
     from kiosk.mqtt.link import KioskLink
     from kiosk.store import KioskStore
     from kiosk.verify.flags import DEFAULT_KEY, FlagStore
-    from tests.support.linkrig import fast_link_config
+    from testkit.linkrig import fast_link_config
     from wire.envelope import load_public_key
 
     baseline = rss_mb()

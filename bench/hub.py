@@ -58,10 +58,9 @@ from hub.schema import events as events_table
 from hub.schema import migrate
 from kiosk.mqtt.link import KioskLink
 from kiosk.store import KioskStore
-from tests.hub.conftest import fresh_postgres_url
-from tests.support.hubproc import HubProcess
-from tests.support.linkrig import fast_link_config, passage_fields
-from tests.support.services import MosquittoBroker, PostgresServer
+from testkit.hubproc import HubProcess
+from testkit.linkrig import fast_link_config, passage_fields
+from testkit.services import MosquittoBroker, PostgresServer, fresh_postgres_url
 from wire import topics
 from wire.envelope import key_id, load_public_key, open_envelope, public_pem
 from wire.events import encode_events

@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from hub.db import open_database
 from hub.ingest import store_events
 from hub.schema import migrate
-from tests.hub.factory import T0, make_event
+from testkit.hub_events import T0, make_event
 
 
 def main(n: int = 5000, batch: int = 50) -> None:

@@ -32,8 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from hub.schema import events as events_table
 from kiosk.mqtt.link import KioskLink
 from kiosk.store import KioskStore
-from tests.support.linkrig import fast_link_config, hub_database, passage_fields, start_hub
-from tests.support.services import MosquittoBroker
+from testkit.linkrig import fast_link_config, hub_database, passage_fields, start_hub
+from testkit.services import MosquittoBroker
 from wire.events import encode_events
 
 

@@ -27,12 +27,12 @@ from gpiozero.pins.mock import MockFactory, MockPWMPin
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from common.trust import TrustStore
 from kiosk.display import Indicator, IndicatorConfig
 from kiosk.screen.server import ScreenServer
 from kiosk.screen.state import ScreenState
 from kiosk.verify.flags import FlagStore
 from kiosk.verify.policy import PolicyConfig
-from kiosk.verify.trust import TrustStore
 from kiosk.verify.verifier import Verifier
 
 CCCD = b"001099012345|123456789|Nguyen Van An|01011999|Nam|Thon 1, Xa A|15082021"

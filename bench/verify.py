@@ -23,12 +23,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np
 
 from common.healthrules import RuleSet
+from common.trust import TrustStore, key_from_certificate, key_from_public_key
 from kiosk.verify.flags import FlagStore
-from kiosk.verify.trust import TrustStore, key_from_certificate, key_from_public_key
 from kiosk.verify.verdict import Outcome
 from kiosk.verify.verifier import Verifier
 from provisioning.issuer import create_issuer_key, mint_pass
-from tests.support.dcc import NOW, Hc1Spec, build_hc1, dcc_payload, make_signer
+from testkit.dcc import NOW, Hc1Spec, build_hc1, dcc_payload, make_signer
 from wire.cose import ALG_ES256, ALG_PS256
 
 BUDGET_S = 2.0  # per kind

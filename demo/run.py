@@ -37,9 +37,9 @@ from hub.api_client import ApiClient
 from hub.config import load_hub_config
 from hub.fleet import fleet_view
 from hub.operators import set_operator
-from hub.registry.server import RegistryServer
 from hub.schema import events
 from hub.service import HubService
+from testkit.registry_server import RegistryServer
 
 
 def utc_now() -> dt.datetime:

@@ -15,11 +15,11 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from common.keyfiles import write_private, write_private_key
 from demo.mosquitto import free_port
 from hub.flag_publisher import write_public_key
 from kiosk.simulate import script_for, write_replay_folder
 from provisioning.issuer import create_issuer_key, mint_pass, save_issuer_key
-from provisioning.keyfiles import write_private, write_private_key
 
 FLAGGED_ID = "079084012345"
 FLAGGED_NAME = "Lê Văn Cường"

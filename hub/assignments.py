@@ -4,7 +4,7 @@ A kiosk's events and status say which checkpoint it is at, but that is the kiosk
 kiosk could forge passages "at" other checkpoints (they would show up in contact traces), move itself in
 the fleet view, or write anything into reports. The hub holds its own record instead, `kiosk_assignments`,
 set by an operator (`hub kiosks assign`) or copied from the provisioning registry where every kiosk was
-enrolled with its checkpoint (`hub kiosks import`, provisioning/registry.py).
+enrolled with its checkpoint (`hub kiosks import`, provisioning/inventory.py).
 
 For an assigned kiosk, ingest stores every passage at the ASSIGNED checkpoint whatever the event says (the
 record is kept, so the kiosk's log stays gap-free and in order), keeps the claim beside it in the body
@@ -14,8 +14,10 @@ no assignment is taken at its word, and `hub kiosks` says so ("assigned": false)
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,8 @@ from hub.schema import kiosk_assignments
 from wire.identity import SLUG_ID_RULE, is_slug_id
 
 log = logging.getLogger(__name__)
+
+PROVISIONING_DB = "provision.db"  # where `provision` keeps its records (provisioning/inventory.py DB_FILE)
 
 MAX_ZONE = 32  # as kiosk/verify/policy.py's zone
 
@@ -71,22 +75,32 @@ def import_provisioning(db: Database, directory: Path, *, actor: str, now: dt.da
 
     Returns the kiosk ids assigned. A zone set by an operator is kept (the registry has none).
     """
-    from provisioning.registry import ACTIVE, DB_FILE, PENDING, KioskRegistry
-
-    path = directory / DB_FILE
+    path = directory / PROVISIONING_DB
     if not path.is_file():
         raise FileNotFoundError(f"no provisioning registry at {path}")
-    records = [k for k in KioskRegistry(path).all() if k.status in (ACTIVE, PENDING)]
-    for k in records:
-        _check(k.kiosk_id, k.checkpoint_id, None)
+    records = enrolled_kiosks(path)
+    for kiosk_id, checkpoint_id in records:
+        _check(kiosk_id, checkpoint_id, None)
     with db.begin() as conn:
         zones = {r.kiosk_id: r.zone for r in conn.execute(sa.select(kiosk_assignments))}
-        for k in records:
-            _upsert(
-                db, conn, k.kiosk_id, k.checkpoint_id, zones.get(k.kiosk_id), f"provisioning ({actor})", now
-            )
+        for kiosk_id, checkpoint_id in records:
+            _upsert(db, conn, kiosk_id, checkpoint_id, zones.get(kiosk_id), f"provisioning ({actor})", now)
         audit.record(conn, now, actor, "kiosk.import", {"directory": str(directory), "kiosks": len(records)})
-    return [k.kiosk_id for k in records]
+    return [kiosk_id for kiosk_id, _ in records]
+
+
+def enrolled_kiosks(path: Path) -> list[tuple[str, str]]:
+    """(kiosk_id, checkpoint_id) of every pending or active kiosk in the provisioning tools' database.
+
+    Read as a file, not through the provisioning package: the hub imports none of it (README, Layout), and
+    the `kiosks` table that provisioning/inventory.py writes is the contract between the two.
+    """
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        rows = conn.execute(
+            "SELECT kiosk_id, checkpoint_id FROM kiosks"
+            " WHERE status IN ('pending', 'active') ORDER BY kiosk_id"
+        ).fetchall()
+    return [(str(kiosk_id), str(checkpoint_id)) for kiosk_id, checkpoint_id in rows]
 
 
 def assignments(db: Database) -> dict[str, dict[str, Any]]:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import click
 
-from kiosk import __version__
-from kiosk.commands.install_units import install_units_command
+from common.extras import require_extra
+from common.install_units import install_units_command
+from common.version import __version__
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -31,7 +32,7 @@ def main(ctx: click.Context, config_path: str) -> None:
 
 
 def _register() -> None:
-    from hub.commands import admin, flags, key, keys, queries, rules, serve, trust
+    from hub.commands import admin, flags, init, key, queries, rules, serve, trust
 
     main.add_command(serve.command)
     main.add_command(
@@ -39,7 +40,7 @@ def _register() -> None:
             "hub", "useradd --system hub; systemctl daemon-reload && systemctl enable --now hub"
         )
     )
-    main.add_command(keys.command)
+    main.add_command(init.command)
     main.add_command(flags.group)
     main.add_command(key.group)
     main.add_command(trust.group)
@@ -50,6 +51,7 @@ def _register() -> None:
         main.add_command(command)
 
 
+require_extra("hub", "hub")  # one clear line where another role was installed (a kiosk has no SQLAlchemy)
 _register()
 
 if __name__ == "__main__":

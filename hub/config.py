@@ -7,8 +7,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from common.config_errors import ConfigError, load_toml_model
 from hub.registry.client import check_registry_url
-from kiosk.config_errors import ConfigError, load_toml_model
 from wire import topics
 
 

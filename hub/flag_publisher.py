@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import paho.mqtt.client as mqtt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from common.keyfiles import load_private_key
 from common.liveness import CallbackErrors, guarded
 from hub.db import Database
 from hub.documents import current_document, current_version
@@ -34,7 +35,6 @@ from hub.flagstate import FlagState, Rejected
 from hub.mqtt_ingest import MAX_STATUS_BYTES
 from hub.rules import RULES_DOC
 from hub.trust import TRUST_DOC
-from provisioning.keyfiles import load_private_key
 from wire import docchunks, flagdigest, topics
 from wire.envelope import public_pem, seal
 from wire.rules import RULES_TYPE
@@ -51,7 +51,7 @@ MAX_DOC_CHUNKS_PER_REQUEST = 16
 
 
 def load_signing_key(path: str | Path) -> Ed25519PrivateKey:
-    """The hub's Ed25519 key; refused if others can read the file (see provisioning/keyfiles.py)."""
+    """The hub's Ed25519 key; refused if others can read the file (see common/keyfiles.py)."""
     key = load_private_key(path)
     if not isinstance(key, Ed25519PrivateKey):
         raise ValueError(f"{path}: the hub signing key must be Ed25519")

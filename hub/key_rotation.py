@@ -22,10 +22,10 @@ from pathlib import Path
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from common.keyfiles import write_private_key
 from hub.db import Database
 from hub.flag_publisher import load_signing_key, write_public_key
 from hub.schema import hub_state
-from provisioning.keyfiles import write_private_key
 from wire.envelope import key_id, public_pem, seal
 
 ROTATION_COUNTER = "hub_key_rotation_version"

@@ -15,7 +15,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from common.flagkey import DEFAULT_KEY, read_flag_key
 from common.liveness import Heartbeats, watchdog_ok
+from common.sdnotify import SystemdNotifier, watchdog_interval_s
 from hub.api import ApiSettings, create_app
 from hub.config import HubConfig
 from hub.db import Database, open_database
@@ -28,8 +30,6 @@ from hub.mqtt_ingest import IngestWorker
 from hub.registry.client import RegistryClient
 from hub.registry.forwarder import Forwarder, ForwarderConfig
 from hub.schema import migrate
-from kiosk.sdnotify import SystemdNotifier, watchdog_interval_s
-from kiosk.verify.flags import DEFAULT_KEY, read_flag_key
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 Operators set the complete list (issuer public keys and signer certificates, public material only),
 each key bound to a purpose (`dcc`: EU DSCs for HC1; `pass`: our pass issuers), from files, directories
-and the JSON DSC lists of national backends (kiosk/verify/trustfiles.py reads them all); each change
+and the JSON DSC lists of national backends (common/trustfiles.py reads them all); each change
 is a new version, audited. The running hub publishes the newest version retained on the trust topic,
 so a kiosk that connects later gets it at once. A kiosk keeps its provisioned key files and trusts
 the hub's list beside them (kiosk/service.py); keys dropped from a newer list stop working.
@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from common.trust import TrustStore
+from common.trustfiles import TrustLoadError, parse_spec, read_source
 from hub.db import Database
 from hub.documents import current_document, current_version, set_document
-from kiosk.verify.trust import TrustStore
-from kiosk.verify.trustfiles import TrustLoadError, parse_spec, read_source
 from wire.envelope import MAX_ENVELOPE_BYTES
 from wire.trustlist import MAX_KEYS, Skipped, TrustEntry, trust_payload
 

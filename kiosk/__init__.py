@@ -1,3 +1,3 @@
 """Kiosk firmware: camera -> decode -> verify -> decide -> indicate -> record -> publish."""
 
-__version__ = "0.1.0"
+from common.version import __version__ as __version__

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from importlib.metadata import entry_points
+
 import click
 
+from common.extras import require_extra
 from kiosk import __version__
 
 
@@ -15,17 +18,24 @@ def main() -> None:
 
 def _register() -> None:
     """Attach every subcommand. Each lives in its own module so that jobs stay independent."""
-    from kiosk.commands import decode, demo, gate_safe, install_units, run, trust, verify
+    from common.install_units import install_units_command
+    from kiosk.commands import decode, gate_safe, run, trust, verify
 
     main.add_command(decode.command)
-    main.add_command(demo.command)
     main.add_command(gate_safe.command)
-    main.add_command(install_units.command)
+    main.add_command(
+        install_units_command("kiosk", "systemctl daemon-reload && systemctl enable --now kiosk")
+    )
     main.add_command(run.command)
     main.add_command(trust.command)
     main.add_command(verify.command)
+    # Commands that other packages of this distribution add (`kiosk demo` from demo/): through entry
+    # points, so the kiosk imports none of them (the layout rule: README, Layout).
+    for entry in entry_points(group="kiosk.commands"):
+        main.add_command(entry.load(), entry.name)
 
 
+require_extra("kiosk", "kiosk")  # one clear line, before the commands import the camera and decoder libraries
 _register()
 
 if __name__ == "__main__":

@@ -12,8 +12,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from common.config_errors import ConfigError, load_toml_model
 from kiosk.camera.config import CameraConfig
-from kiosk.config_errors import ConfigError, load_toml_model
 from kiosk.decode.config import DecodeConfig
 from kiosk.display.buttons import ButtonsConfig
 from kiosk.display.config import IndicatorConfig

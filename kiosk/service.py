@@ -24,8 +24,10 @@ from typing import Any
 
 from gpiozero.pins import Factory
 
+from common.flagkey import DEFAULT_KEY, read_flag_key
 from common.healthrules import RuleError, RuleSet, rules_in_document
 from common.liveness import Heartbeats, watchdog_ok
+from common.sdnotify import SystemdNotifier, watchdog_interval_s
 from common.valuesets import load_value_sets
 from kiosk.camera import LatestFrameCapture
 from kiosk.camera.base import FrameSource
@@ -42,9 +44,8 @@ from kiosk.pipeline import Decision, ScanPipeline, run_until_stopped
 from kiosk.record import event_fields, passage_fields
 from kiosk.screen.server import ActionRefused, ScreenServer
 from kiosk.screen.state import ScreenState
-from kiosk.sdnotify import SystemdNotifier, watchdog_interval_s
 from kiosk.store import KioskStore
-from kiosk.verify.flags import DEFAULT_KEY, FlagStore, load_flag_file, read_flag_key
+from kiosk.verify.flags import FlagStore, load_flag_file
 from kiosk.verify.kiosk_trust import KioskTrust
 from kiosk.verify.verdict import Verdict
 from kiosk.verify.verifier import Verifier

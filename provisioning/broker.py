@@ -37,8 +37,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from common.keyfiles import load_private_key, write_private_key
 from provisioning.ca import CertificateAuthority
-from provisioning.keyfiles import load_private_key, write_private_key
 from wire import topics
 from wire.envelope import MAX_MQTT_PACKET_BYTES
 

@@ -29,13 +29,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import ValidationError
 
+from common.config_errors import describe
+from common.trust import TrustLoadError, load_file
+from common.trustfiles import parse_spec
 from kiosk.config import KioskConfig
-from kiosk.config_errors import describe
-from kiosk.identity import CERT_FILE, KEY_FILE
+from kiosk.device_identity import CERT_FILE, KEY_FILE
 from kiosk.verify.policy import PolicyConfig
-from kiosk.verify.trust import TrustLoadError, load_file
-from kiosk.verify.trustfiles import parse_spec
-from provisioning.registry import KioskRecord
+from provisioning.inventory import KioskRecord
 
 KIOSK_TOML = "kiosk.toml"
 CA_FILE = "ca.crt"

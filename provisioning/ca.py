@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from provisioning.keyfiles import load_private_key, write_private, write_private_key
+from common.keyfiles import load_private_key, write_private, write_private_key
 
 CA_KEY = "ca.key"
 CA_CERT = "ca.crt"

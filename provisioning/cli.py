@@ -14,7 +14,8 @@ from __future__ import annotations
 import click
 
 from common.clitools import setup_logging
-from kiosk import __version__
+from common.extras import require_extra
+from common.version import __version__
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -85,6 +86,9 @@ def _register() -> None:
     pass_group.add_command(pass_batch.command)
 
 
+# Every command loads the kiosk's config model (bundles), so the kiosk's libraries are the floor: `provision
+# kiosk keygen` runs on a kiosk. The pass commands need the whole 'provision' extra (provisioning/qr.py).
+require_extra("provision", "kiosk", advise="provision")
 _register()
 
 if __name__ == "__main__":

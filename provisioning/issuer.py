@@ -17,7 +17,7 @@ import cbor2
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
-from provisioning.keyfiles import write_private
+from common.keyfiles import write_private
 from wire import passes
 from wire.cose import ALG_EDDSA, ALG_ES256, PrivateKey, PublicKey, encode_sign1, kid_for_der
 from wire.passes import PassClaims, PassScope

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import segno
+from common.extras import require_extra
 
 ErrorLevel = Literal["M", "Q"]
 FORMATS = ("png", "svg")
@@ -21,6 +21,9 @@ def write_qr(text: str, path: Path, error: ErrorLevel = "M", scale: int = 8, bor
     suffix = path.suffix.lower().lstrip(".")
     if suffix not in FORMATS:
         raise ValueError(f"{path}: the file name must end in .png or .svg")
+    require_extra("provision pass", "provision")
+    import segno  # here, not at the top: `provision kiosk keygen` runs on kiosks, which install no segno
+
     qr = segno.make_qr(text, error=error.lower(), boost_error=False)
     qr.save(str(path), kind=suffix, scale=scale, border=border)
     return qr.designator

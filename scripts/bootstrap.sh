@@ -81,7 +81,10 @@ make_venv() {
   fi
   say "installing Python packages (pyproject.toml changed or first run)"
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null 2>&1 || true
-  "$VENV/bin/python" -m pip install --disable-pip-version-check -e "$ROOT[test]" >"$VENV/pip.log" 2>&1 \
+  # Every role (pyproject.toml extras): the demo and the tests run kiosks, the hub and the provisioning tools
+  # on this one machine. A Raspberry Pi installs `.[kiosk]` only (README, Set-up).
+  "$VENV/bin/python" -m pip install --disable-pip-version-check -e "$ROOT[kiosk,hub,provision,test]" \
+    >"$VENV/pip.log" 2>&1 \
     || { tail -n 40 "$VENV/pip.log" >&2; die "pip install failed (full log: $VENV/pip.log)"; }
   only_contrib_opencv
   "$VENV/bin/python" -c 'import kiosk, zxingcpp, cv2, paho.mqtt, gpiozero; cv2.wechat_qrcode_WeChatQRCode' \

@@ -9,7 +9,7 @@ import pytest
 from gpiozero import Device
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
-from tests.support.services import MosquittoBroker, PostgresServer
+from testkit.services import MosquittoBroker, PostgresServer
 
 # Headless Chromium fixtures (`chromium`, `screen_page`) for the kiosk screen tests.
 pytest_plugins = ["tests.support.browser"]

@@ -7,7 +7,7 @@ import queue
 import paho.mqtt.client as mqtt
 import pytest
 
-from tests.support.services import MosquittoBroker
+from testkit.services import MosquittoBroker
 
 
 def _roundtrip(broker: MosquittoBroker, payload: bytes) -> bytes:

@@ -15,9 +15,9 @@ from pathlib import Path
 import click
 
 from common.clitools import emit, json_option
+from common.trust import TrustedKey, TrustLoadError
 from kiosk.config import ConfigError, load_config
 from kiosk.verify.kiosk_trust import KioskTrust
-from kiosk.verify.trust import TrustedKey, TrustLoadError
 from wire.envelope import Signed
 from wire.errors import WireError
 

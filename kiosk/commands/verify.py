@@ -14,11 +14,11 @@ import click
 
 from common.clitools import json_text
 from common.healthrules import RuleError, RuleSet
+from common.trust import TrustLoadError, TrustStore
 from common.valuesets import ValueSetError
 from kiosk.verify.flags import FlagFileError, FlagStore, load_flag_file
 from kiosk.verify.policy import PolicyConfig, load_policy
 from kiosk.verify.signed import STEP_DECODE_IMAGE
-from kiosk.verify.trust import TrustLoadError, TrustStore
 from kiosk.verify.verdict import Outcome, PayloadKind, Verdict
 from kiosk.verify.verifier import Verifier, make_verdict
 

@@ -10,7 +10,7 @@ Rooms:
     dcc_schema.py            the DCC payload against the official EU schema of its `ver`
     checkpoint_pass.py       our `VNP1:` pass decoding (format: wire/passes.py)
     signed.py                steps shared by HC1 and passes: signature, signer-at-iat, window
-    trust.py                 kid -> trusted keys (PEM/DER files, directories, hub trust list)
+    (common/trust.py)        kid -> trusted keys (files, directories, hub trust list); the hub shares it
     flags.py                 person flags by keyed hash (numpy, 1M entries), revocations, deltas
     timecontext.py           the time as the verifier sees it: reading, trust, proven floor, hub time
     policy.py                PolicyConfig (pydantic, the `[policy]` config section)

@@ -42,10 +42,10 @@ from pathlib import Path
 
 import numpy as np
 
+from common.flagkey import DEFAULT_KEY
 from wire.identity import is_person_id
 from wire.idhash import id_hash
 
-DEFAULT_KEY = b"qr-checkpoint-dev-flag-key-CHANGE-ME"
 NO_END = np.iinfo(np.int64).max
 MAX_FLAG_FILE = 512 * 1024 * 1024
 
@@ -249,25 +249,6 @@ def _hex_set(doc: Mapping[str, object], field: str) -> set[bytes]:
         return {bytes.fromhex(v) for v in values}
     except (ValueError, TypeError) as exc:
         raise FlagFileError(f"{field}: bad hex value") from exc
-
-
-MIN_FLAG_KEY_BYTES = 16
-
-
-def read_flag_key(path: Path) -> bytes:
-    """The deployment's id-hash key (hub and every kiosk share it; `hub init` makes it).
-
-    Flags travel as keyed hashes of id numbers: without the key, a copied flag list does not say whom
-    it names (12-digit ids are otherwise easy to enumerate). So the file is a secret: refused when
-    others can read it.
-    """
-    mode = path.stat().st_mode & 0o777
-    if mode & 0o077:
-        raise PermissionError(f"{path} is readable by others (mode {mode:o}); chmod 600 it")
-    key = path.read_bytes().strip()
-    if len(key) < MIN_FLAG_KEY_BYTES:
-        raise ValueError(f"{path}: an id-hash key of at least {MIN_FLAG_KEY_BYTES} bytes is needed")
-    return key
 
 
 def load_flag_file(path: Path) -> FlagStore:

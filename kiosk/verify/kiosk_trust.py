@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from kiosk.verify.trust import TrustStore
+from common.trust import TrustStore
 from wire.envelope import Signed
 from wire.trustlist import Skipped, decode_trust
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Collection
 
-from kiosk.verify.trust import TrustedKey, TrustStore
+from common.trust import TrustedKey, TrustStore
 from wire.cose import KID_LENGTH, CoseFormatError, Sign1, expected_signature_length, verify_signature
 
 # Step names as reported in `failed_step` (CLI contract).

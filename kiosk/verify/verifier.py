@@ -24,6 +24,7 @@ import dataclasses
 import datetime as dt
 
 from common.healthrules import CertificateFacts, RuleFailure, RuleSet
+from common.trust import PURPOSE_DCC, PURPOSE_PASS, TrustStore
 from kiosk.verify.cccd import looks_like_cccd, parse_cccd
 from kiosk.verify.checkpoint_pass import decode_pass
 from kiosk.verify.dcc_schema import DccSchema
@@ -43,7 +44,6 @@ from kiosk.verify.signed import (
     check_window,
 )
 from kiosk.verify.timecontext import TimeContext
-from kiosk.verify.trust import PURPOSE_DCC, PURPOSE_PASS, TrustStore
 from kiosk.verify.verdict import Outcome, PayloadKind, Subject, Verdict
 from wire import passes
 from wire.cose import ALG_EDDSA, ALG_ES256, ALG_PS256, signature_hash

@@ -16,8 +16,8 @@ import click
 
 from provisioning.ca import CA_KEY, CertificateAuthority
 from provisioning.enrollment import EnrollmentBook
+from provisioning.inventory import DB_FILE, KioskRegistry
 from provisioning.issuer import IssuerKey, load_issuer_key
-from provisioning.registry import DB_FILE, KioskRegistry
 
 log = logging.getLogger("provisioning.cli")
 

@@ -11,7 +11,7 @@ import click
 
 from provisioning.broker import BrokerSettings, write_broker_config
 from provisioning.commands import dir_option, fail, log, open_ca, open_registry
-from provisioning.registry import ACTIVE, DECOMMISSIONED, PENDING, BrokerRecord
+from provisioning.inventory import ACTIVE, DECOMMISSIONED, PENDING, BrokerRecord
 
 
 @click.command("config")

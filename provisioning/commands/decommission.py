@@ -17,7 +17,7 @@ import click
 from provisioning import commands
 from provisioning.broker import decommission, write_broker_config
 from provisioning.commands import dir_option, fail, log, note, open_book, open_ca, open_registry
-from provisioning.registry import ACTIVE, DECOMMISSIONED, PENDING
+from provisioning.inventory import ACTIVE, DECOMMISSIONED, PENDING
 
 
 @click.command("decommission")

@@ -15,7 +15,7 @@ import click
 from common.clitools import Duration
 from provisioning import commands
 from provisioning.commands import dir_option, fail, log, note, open_book, open_registry
-from provisioning.registry import ACTIVE, DECOMMISSIONED, PENDING, KioskRecord, check_kiosk_id
+from provisioning.inventory import ACTIVE, DECOMMISSIONED, PENDING, KioskRecord, check_kiosk_id
 from wire import topics
 
 MAX_TTL = dt.timedelta(days=30)

@@ -16,8 +16,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from common.keyfiles import write_private_key
 from provisioning.commands import dir_option, fail, log, open_ca, open_registry
-from provisioning.keyfiles import write_private_key
 from wire import topics
 
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import click
 
-from kiosk.identity import KEY_FILE, ensure_key, make_csr
+from kiosk.device_identity import KEY_FILE, ensure_key, make_csr
 from provisioning.commands import fail, log
-from provisioning.registry import check_kiosk_id
+from provisioning.inventory import check_kiosk_id
 
 CSR_FILE = "kiosk.csr"
 

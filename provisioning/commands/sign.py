@@ -12,7 +12,7 @@ from pathlib import Path, PurePosixPath
 import click
 from cryptography.hazmat.primitives import serialization
 
-from kiosk.verify.flags import read_flag_key
+from common.flagkey import read_flag_key
 from provisioning import commands
 from provisioning.bundle import (
     FLAG_KEY_FILE,
@@ -28,7 +28,7 @@ from provisioning.bundle import (
 from provisioning.ca import CsrRejected
 from provisioning.commands import dir_option, fail, log, note, open_book, open_ca, open_registry, read_input
 from provisioning.enrollment import EnrollmentRefused
-from provisioning.registry import ACTIVE, DECOMMISSIONED
+from provisioning.inventory import ACTIVE, DECOMMISSIONED
 
 
 @click.command("sign")

@@ -2,28 +2,15 @@
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from hub.db import Database, open_database
 from hub.schema import migrate
-from tests.hub.factory import T0
-
-_db_counter = itertools.count()
-
-
-def fresh_postgres_url(server_url: str) -> str:
-    """A new empty database on the session's private PostgreSQL, so tests never see each other's rows."""
-    name = f"hub_test_{next(_db_counter)}"
-    admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f"CREATE DATABASE {name}")
-    admin.dispose()
-    return server_url.rsplit("/", 1)[0] + "/" + name
+from testkit.hub_events import T0
+from testkit.services import fresh_postgres_url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -22,7 +22,7 @@ from hub.http_server import ApiServer
 from hub.ingest import store_events
 from hub.operators import set_operator
 from hub.rules import rule_set_from_paths, set_rules
-from tests.hub.factory import T0, make_event
+from testkit.hub_events import T0, make_event
 
 ROOT = Path(__file__).resolve().parents[2]
 PERSON = "001234567890"

@@ -20,7 +20,7 @@ from hub.ingest import store_events
 from hub.login_guard import ACCOUNT, LoginGuard
 from hub.operators import login, set_operator
 from hub.schema import migrate
-from tests.hub.factory import T0, make_event
+from testkit.hub_events import T0, make_event
 
 PASSWORD = "fuzzing-password-1"
 TOKEN: dict[str, str] = {}

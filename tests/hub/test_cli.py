@@ -23,8 +23,8 @@ from hub.ingest import store_events, store_events_detailed
 from hub.operators import AuthError, login
 from hub.queries import csv_cell
 from hub.schema import audit_log, events, migrate
-from provisioning.registry import KioskRecord, KioskRegistry
-from tests.hub.factory import T0, make_event
+from provisioning.inventory import KioskRecord, KioskRegistry
+from testkit.hub_events import T0, make_event
 
 PERSON = "001234567890"
 CONTACT = "079090000001"

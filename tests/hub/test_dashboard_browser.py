@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
+from common.keyfiles import write_private_key
 from hub.audit import audit_entries
 from hub.config import load_hub_config
 from hub.ingest import store_events
@@ -22,11 +23,10 @@ from kiosk.flagsync import FlagSync
 from kiosk.mqtt.link import KioskLink
 from kiosk.store import KioskStore
 from kiosk.verify.flags import FlagStore
-from provisioning.keyfiles import write_private_key
-from tests.hub.factory import make_event
+from testkit.hub_events import make_event
+from testkit.linkrig import fast_link_config, wait_for
+from testkit.services import MosquittoBroker
 from tests.support.browser import CONTRAST_JS, ScreenPage
-from tests.support.linkrig import fast_link_config, wait_for
-from tests.support.services import MosquittoBroker
 
 PASSWORD = "dashboard-password"
 PERSON = "001234567890"

@@ -18,8 +18,8 @@ from kiosk.docsync import DocSync
 from kiosk.mqtt.link import KioskLink
 from kiosk.store import KioskStore
 from kiosk.verify.flags import DEFAULT_KEY
-from tests.support.linkrig import fast_link_config, wait_for
-from tests.support.services import MosquittoBroker
+from testkit.linkrig import fast_link_config, wait_for
+from testkit.services import MosquittoBroker
 from wire import docchunks
 from wire.envelope import Signed, key_id, open_envelope, seal
 from wire.errors import WireError

@@ -21,8 +21,8 @@ from kiosk.flagsync import FlagSync
 from kiosk.mqtt.link import KioskLink
 from kiosk.store import KioskStore
 from kiosk.verify.flags import DEFAULT_KEY, FlagStore
-from tests.support.linkrig import fast_link_config, forget_session, wait_for
-from tests.support.services import MosquittoBroker
+from testkit.linkrig import fast_link_config, forget_session, wait_for
+from testkit.services import MosquittoBroker
 from wire import flagdigest, flagsync
 from wire.envelope import key_id, open_envelope, seal
 from wire.idhash import id_hash

@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from common.keyfiles import write_private_key
 from hub.db import Database, to_db_time
 from hub.flag_publisher import FlagPublisher, load_signing_key
 from hub.flags import (
@@ -27,9 +28,8 @@ from kiosk.flagsync import FlagSync
 from kiosk.mqtt.link import KioskLink
 from kiosk.store import KioskStore
 from kiosk.verify.flags import DEFAULT_KEY, FlagStore
-from provisioning.keyfiles import write_private_key
-from tests.support.linkrig import fast_link_config, hub_database, wait_for
-from tests.support.services import MosquittoBroker
+from testkit.linkrig import fast_link_config, hub_database, wait_for
+from testkit.services import MosquittoBroker
 from wire import topics
 
 HUB = Ed25519PrivateKey.generate()

@@ -22,9 +22,9 @@ from hub.flags import (
 from hub.fleet import fleet, record_status
 from hub.ingest import store_events
 from hub.registry.client import RegistryClient
-from hub.registry.server import RegistryServer
 from hub.schema import audit_log
-from tests.hub.factory import T0, make_event
+from testkit.hub_events import T0, make_event
+from testkit.registry_server import RegistryServer
 
 A, B = "001234567890", "009876543210"
 

@@ -27,9 +27,9 @@ from hub.registry.forwarder import (
     list_dead_letters,
     replay_dead_letter,
 )
-from hub.registry.server import RegistryServer
 from hub.schema import registry_outbox
-from tests.hub.factory import T0, make_event
+from testkit.hub_events import T0, make_event
+from testkit.registry_server import RegistryServer
 
 TOKEN = "test-token"
 

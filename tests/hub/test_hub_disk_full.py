@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from kiosk.mqtt.link import KioskLink
 from kiosk.store import KioskStore
-from tests.support.linkrig import (
+from testkit.linkrig import (
     drained,
     fast_link_config,
     hub_database,
@@ -21,7 +21,7 @@ from tests.support.linkrig import (
     stored_seqs,
     wait_for,
 )
-from tests.support.services import MosquittoBroker
+from testkit.services import MosquittoBroker
 from tests.support.stress import report
 
 

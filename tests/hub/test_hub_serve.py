@@ -20,14 +20,13 @@ import sqlalchemy as sa
 
 from hub.db import open_database
 from hub.flags import add_flag
-from hub.registry.server import RegistryServer
 from hub.schema import events
 from kiosk.mqtt.link import KioskLink
 from kiosk.store import KioskStore
-from tests.hub.conftest import fresh_postgres_url
-from tests.support.hubproc import HubProcess
-from tests.support.linkrig import drained, fast_link_config, passage_fields, wait_for
-from tests.support.services import MosquittoBroker
+from testkit.hubproc import HubProcess
+from testkit.linkrig import drained, fast_link_config, passage_fields, wait_for
+from testkit.registry_server import RegistryServer
+from testkit.services import MosquittoBroker, fresh_postgres_url
 from tests.support.stress import report
 from wire.envelope import Signed
 

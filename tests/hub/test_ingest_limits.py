@@ -10,8 +10,8 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 
 from demo.mosquitto import MosquittoBroker
-from tests.hub.factory import make_event
-from tests.support.linkrig import hub_database, start_hub, stored_count, wait_for
+from testkit.hub_events import make_event
+from testkit.linkrig import hub_database, start_hub, stored_count, wait_for
 from wire import topics
 from wire.events import MAX_BATCH, MAX_MESSAGE_BYTES
 

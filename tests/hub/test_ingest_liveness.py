@@ -17,7 +17,7 @@ from hub.fleet import record_status
 from hub.mqtt_ingest import IngestWorker
 from kiosk.mqtt.link import KioskLink
 from kiosk.store import KioskStore
-from tests.support.linkrig import (
+from testkit.linkrig import (
     drained,
     fast_link_config,
     hub_database,
@@ -25,7 +25,7 @@ from tests.support.linkrig import (
     stored_seqs,
     wait_for,
 )
-from tests.support.services import MosquittoBroker
+from testkit.services import MosquittoBroker
 from wire import topics
 
 

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from common.keyfiles import write_private_key
 from hub.cli import main as hub_cli
 from hub.config import load_hub_config
 from hub.flags import add_flag
@@ -21,9 +22,8 @@ from hub.schema import kiosks
 from hub.service import HubService
 from kiosk.mqtt.link import KioskLink
 from kiosk.store import KioskStore
-from provisioning.keyfiles import write_private_key
-from tests.support.linkrig import fast_link_config, wait_for
-from tests.support.services import MosquittoBroker
+from testkit.linkrig import fast_link_config, wait_for
+from testkit.services import MosquittoBroker
 from wire import topics
 from wire.envelope import Signed, key_id, seal
 

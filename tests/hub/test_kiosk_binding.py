@@ -15,9 +15,9 @@ from hub.db import Database
 from hub.schema import events
 from kiosk.mqtt.link import KioskLink
 from kiosk.store import KioskStore
-from tests.hub.factory import T0
-from tests.support.linkrig import drained, fast_link_config, passage_fields, start_hub, wait_for
-from tests.support.services import MosquittoBroker
+from testkit.hub_events import T0
+from testkit.linkrig import drained, fast_link_config, passage_fields, start_hub, wait_for
+from testkit.services import MosquittoBroker
 
 
 def test_a_kiosk_claiming_another_checkpoint_is_stored_at_its_own_and_counted(

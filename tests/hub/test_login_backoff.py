@@ -20,7 +20,7 @@ from hub.db import Database
 from hub.http_server import ApiServer
 from hub.login_guard import ACCOUNT, ADDRESS
 from hub.operators import _DUMMY_HASH, _SCRYPT, check_password, disable_operator, login, set_operator
-from tests.hub.factory import T0
+from testkit.hub_events import T0
 from tests.hub.test_api import PASSWORD, Client
 
 

@@ -17,18 +17,17 @@ import paho.mqtt.client as mqtt
 import pytest
 import sqlalchemy as sa
 
+from common.trust import TrustStore
 from hub.db import Database, open_database
 from hub.schema import event_rejects, events, migrate
 from kiosk.clock import ClockReading
 from kiosk.mqtt.link import KioskLink
 from kiosk.record import event_fields
 from kiosk.store import KioskStore
-from kiosk.verify.trust import TrustStore
 from kiosk.verify.verifier import Verifier
-from tests.hub.conftest import fresh_postgres_url
-from tests.support.dcc import NOW, Hc1Spec, build_hc1, dcc_payload, make_signer
-from tests.support.linkrig import T0, drained, fast_link_config, passage_fields, start_hub, wait_for
-from tests.support.services import MosquittoBroker
+from testkit.dcc import NOW, Hc1Spec, build_hc1, dcc_payload, make_signer
+from testkit.linkrig import T0, drained, fast_link_config, passage_fields, start_hub, wait_for
+from testkit.services import MosquittoBroker, fresh_postgres_url
 from wire import topics
 from wire.cose import ALG_ES256
 from wire.events import decode_ack

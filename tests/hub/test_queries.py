@@ -14,7 +14,7 @@ import pytest
 from hub.db import Database
 from hub.ingest import store_events
 from hub.queries import daily_report, report_csv, trace_contacts, trace_person
-from tests.hub.factory import T0, make_event
+from testkit.hub_events import T0, make_event
 
 ICT = dt.timezone(dt.timedelta(hours=7))
 PEOPLE = [f"0012345678{i:02d}" for i in range(15)]

@@ -14,13 +14,13 @@ from typing import Any, ClassVar
 
 import pytest
 
+from common.config_errors import ConfigError
 from hub.config import load_hub_config
 from hub.registry.client import RegistryClient
 from hub.registry.policy import Outcome, classify
-from hub.registry.server import RegistryServer
-from kiosk.config_errors import ConfigError
-from tests.hub.factory import make_event
-from tests.support.services import free_port, wait_for_port
+from testkit.hub_events import make_event
+from testkit.registry_server import RegistryServer
+from testkit.services import free_port, wait_for_port
 
 TOKEN = "s3cret"
 
@@ -89,7 +89,7 @@ def test_admin_faults_over_http(registry: RegistryServer) -> None:
 def test_runs_as_a_module(tmp_path: Path) -> None:
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "hub.registry.server", "--port", str(port), "--token", TOKEN],
+        [sys.executable, "-m", "testkit.registry_server", "--port", str(port), "--token", TOKEN],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )

@@ -11,14 +11,14 @@ from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from common.healthrules import RuleSet
+from common.keyfiles import load_private_key, write_private_key
 from hub.cli import main as hub_cli
 from hub.config import load_hub_config
 from hub.service import HubService
 from kiosk.mqtt.link import KioskLink
 from kiosk.store import KioskStore
-from provisioning.keyfiles import load_private_key, write_private_key
-from tests.support.linkrig import fast_link_config, wait_for
-from tests.support.services import MosquittoBroker
+from testkit.linkrig import fast_link_config, wait_for
+from testkit.services import MosquittoBroker
 from wire.envelope import Signed
 from wire.rules import decode_rules
 

@@ -14,7 +14,7 @@ from hub.fleet import fleet_view, record_status
 from hub.ingest import NOT_STORABLE, store_events, store_events_detailed, store_many
 from hub.queries import trace_contacts
 from hub.schema import MIGRATIONS, current_version, event_rejects, events, kiosks, migrate, registry_outbox
-from tests.hub.factory import T0, make_event
+from testkit.hub_events import T0, make_event
 
 
 def count(db: Database, table: sa.Table) -> int:

@@ -13,23 +13,23 @@ import pytest
 from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from common import trust as trust_module
+from common.keyfiles import write_private_key
+from common.trust import TrustStore
 from hub.cli import main as hub_cli
 from hub.config import load_hub_config
 from hub.service import HubService
 from kiosk.mqtt.link import KioskLink
 from kiosk.store import KioskStore
-from kiosk.verify import trust as trust_module
 from kiosk.verify.flags import FlagStore
 from kiosk.verify.kiosk_trust import KioskTrust
 from kiosk.verify.policy import PolicyConfig
-from kiosk.verify.trust import TrustStore
 from kiosk.verify.verifier import Verifier
 from provisioning.issuer import create_issuer_key, mint_pass, save_issuer_key
-from provisioning.keyfiles import write_private_key
-from tests.support.dcc import NOW, Hc1Spec, build_hc1, make_signer
-from tests.support.linkrig import fast_link_config, wait_for
+from testkit.dcc import NOW, Hc1Spec, build_hc1, make_signer
+from testkit.linkrig import fast_link_config, wait_for
+from testkit.services import MosquittoBroker
 from tests.support.oddcerts import bulk_dsc_entries, dsc_list, dsc_list_entry, explicit_default_ca, odd_signer
-from tests.support.services import MosquittoBroker
 from wire.cose import ALG_ES256
 from wire.envelope import Signed
 from wire.trustlist import decode_trust

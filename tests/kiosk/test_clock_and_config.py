@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel, ConfigDict
 
+from common.config_errors import ConfigError, load_toml_model
 from kiosk.clock import BUILD_TIME, SOFTWARE_EPOCH, TimeFloor, WallClock
-from kiosk.config_errors import ConfigError, load_toml_model
 
 
 def test_clock_before_the_software_existed_is_never_trusted(tmp_path: Path) -> None:

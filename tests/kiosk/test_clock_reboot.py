@@ -27,8 +27,8 @@ from kiosk.service import TIME_FLOOR_FILE, KioskService
 from kiosk.simulate import background, phone_scene
 from kiosk.verify.flags import DEFAULT_KEY
 from provisioning.issuer import create_issuer_key, mint_pass, save_issuer_key
-from tests.support.linkrig import wait_for
-from tests.support.services import MosquittoBroker
+from testkit.linkrig import wait_for
+from testkit.services import MosquittoBroker
 from wire import flagsync, topics
 from wire.envelope import seal
 from wire.idhash import id_hash

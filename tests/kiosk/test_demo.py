@@ -7,7 +7,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 
-from kiosk.demo import demo_world, run_demo
+from demo.single_kiosk import demo_world, run_demo
 from tests.conftest import REPO_ROOT
 
 

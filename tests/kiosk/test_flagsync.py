@@ -15,7 +15,7 @@ from hub.flagstate import FlagState
 from kiosk.flagsync import LEGACY_UPDATE_PREFIX, FlagSync
 from kiosk.store import KioskStore
 from kiosk.verify.flags import DEFAULT_KEY, FlagStore
-from tests.support.linkrig import hub_database
+from testkit.linkrig import hub_database
 from wire import flagdigest, flagsync
 from wire.envelope import Signed, key_id, open_envelope, seal
 from wire.errors import WireError

@@ -15,10 +15,10 @@ from kiosk.camera.replay import GeneratedSource
 from kiosk.config import KioskConfig
 from kiosk.pipeline import Decision
 from kiosk.service import KioskService
+from testkit.dcc import Hc1Spec, build_hc1, dcc_payload, make_signer
+from testkit.linkrig import wait_for
+from testkit.services import MosquittoBroker
 from tests.kiosk.test_hub_updates import comes_and_goes, publish_as_hub, run_in_thread
-from tests.support.dcc import Hc1Spec, build_hc1, dcc_payload, make_signer
-from tests.support.linkrig import wait_for
-from tests.support.services import MosquittoBroker
 from wire import topics
 from wire.cose import ALG_ES256
 from wire.envelope import seal

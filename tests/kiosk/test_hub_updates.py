@@ -19,8 +19,8 @@ from kiosk.service import KioskService
 from kiosk.simulate import background, phone_scene
 from kiosk.verify.flags import DEFAULT_KEY
 from provisioning.issuer import create_issuer_key, mint_pass
-from tests.support.linkrig import wait_for
-from tests.support.services import MosquittoBroker
+from testkit.linkrig import wait_for
+from testkit.services import MosquittoBroker
 from wire import flagsync, topics
 from wire.envelope import seal
 from wire.idhash import id_hash

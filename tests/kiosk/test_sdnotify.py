@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from kiosk.sdnotify import SystemdNotifier, watchdog_interval_s
+from common.sdnotify import SystemdNotifier, watchdog_interval_s
 
 
 def test_ready_watchdog_and_stopping_reach_the_socket(tmp_path: Path) -> None:

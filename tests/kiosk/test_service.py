@@ -15,9 +15,9 @@ import paho.mqtt.client as mqtt
 
 from kiosk.simulate import script_for, write_replay_folder
 from provisioning.issuer import create_issuer_key, mint_pass, save_issuer_key
+from testkit.linkrig import hub_database, start_hub, stored_count, wait_for
+from testkit.services import MosquittoBroker
 from tests.conftest import REPO_ROOT
-from tests.support.linkrig import hub_database, start_hub, stored_count, wait_for
-from tests.support.services import MosquittoBroker
 from wire import topics
 
 CCCD = "001099012345|123456789|Nguyễn Văn An|01011999|Nam|Thôn 1, Xã A, Huyện B, Tỉnh C|15082021"
@@ -103,7 +103,7 @@ def test_service_scans_publishes_notifies_systemd_and_stops_cleanly_on_sigterm(
 
     status = _retained(broker, topics.status("kiosk-svc"))
     assert status["state"] == "offline"
-    from tests.support.linkrig import stored_seqs
+    from testkit.linkrig import stored_seqs
 
     assert stored_seqs(db, "kiosk-svc")[:2] == [1, 2]
 

@@ -19,11 +19,11 @@ import numpy as np
 import pytest
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
+from common.sdnotify import SystemdNotifier
 from kiosk.camera.base import GrayImage, SourceError
 from kiosk.config import KioskConfig
-from kiosk.sdnotify import SystemdNotifier
 from kiosk.service import KioskService
-from tests.support.services import free_port
+from testkit.services import free_port
 
 WATCHDOG_S = 2.0  # WatchdogSec: a ping is due every half of it
 

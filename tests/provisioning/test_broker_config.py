@@ -9,7 +9,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from kiosk.identity import make_csr
+from kiosk.device_identity import make_csr
 from provisioning.broker import (
     BrokerFiles,
     BrokerSettings,

@@ -25,11 +25,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from kiosk.identity import make_csr
+from common.keyfiles import write_private_key
+from kiosk.device_identity import make_csr
 from provisioning.broker import BrokerFiles, BrokerSettings, decommission, write_broker_config
 from provisioning.ca import CertificateAuthority
-from provisioning.keyfiles import write_private_key
-from tests.support.services import MosquittoBroker, broker_files_dir, free_port, mosquitto_file_owner
+from testkit.services import MosquittoBroker, broker_files_dir, free_port, mosquitto_file_owner
 from wire import topics
 from wire.envelope import MAX_ENVELOPE_BYTES, MAX_MQTT_PACKET_BYTES
 

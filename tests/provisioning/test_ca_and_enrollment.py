@@ -11,10 +11,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from kiosk.identity import KEY_FILE, ensure_key, make_csr
+from common.keyfiles import load_private_key
+from kiosk.device_identity import KEY_FILE, ensure_key, make_csr
 from provisioning.ca import CertificateAuthority, CsrRejected
 from provisioning.enrollment import EnrollmentBook, EnrollmentRefused
-from provisioning.keyfiles import load_private_key
 
 NOW = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 

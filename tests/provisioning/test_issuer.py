@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from kiosk.verify.trust import TrustStore
+from common.trust import TrustStore
 from kiosk.verify.verdict import Outcome
 from kiosk.verify.verifier import Verifier
 from provisioning.issuer import create_issuer_key, load_issuer_key, mint_pass, save_issuer_key
@@ -51,7 +51,7 @@ def test_bundle_trust_files_keep_their_purpose(tmp_path: Path) -> None:
     """A DSC given as a pass issuer (pass/ subdirectory) and an issuer key given as dcc: (prefix) keep that
     purpose in the bundle's trust directory, as the kiosk then reads it."""
     from provisioning.bundle import collect_trust
-    from tests.support.dcc import make_signer
+    from testkit.dcc import make_signer
     from wire.cose import ALG_ES256
 
     source = tmp_path / "trust"

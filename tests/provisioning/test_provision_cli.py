@@ -36,16 +36,16 @@ from cryptography.x509.oid import NameOID
 
 import provisioning.commands
 import provisioning.commands.pass_mint
+from common.keyfiles import write_private_key
+from common.trust import TrustStore
 from kiosk.cli import main as kiosk_main
 from kiosk.config import load_config
 from kiosk.verify.flags import FlagStore
 from kiosk.verify.policy import PolicyConfig
-from kiosk.verify.trust import TrustStore
 from kiosk.verify.verdict import Outcome
 from kiosk.verify.verifier import Verifier
 from provisioning.cli import main
-from provisioning.keyfiles import write_private_key
-from tests.support.services import MosquittoBroker, broker_files_dir, free_port, mosquitto_file_owner
+from testkit.services import MosquittoBroker, broker_files_dir, free_port, mosquitto_file_owner
 from wire import topics
 from wire.envelope import load_public_key
 
@@ -240,7 +240,7 @@ def test_bundles_carrying_the_flag_key_are_0600_from_the_first_byte_whatever_the
     """Was: the tarball written 0644 (0666 under umask 0) with the fleet-wide flag.key inside, and a
     directory bundle's flag.key written world-readable and chmod-ed afterwards. Any chmod seen here
     records the file's mode just before it, so a write-then-chmod shows up even though it ends 0600."""
-    from provisioning.keyfiles import write_private
+    from common.keyfiles import write_private
 
     write_private(hub.dir / "flag.key", b"deployment-id-hash-key-0123456789\n")
     before_chmod: dict[str, int] = {}
@@ -804,15 +804,15 @@ def test_hub_and_kiosk_work_end_to_end_over_the_provisioned_tls_broker(
 ) -> None:
     """The hub's own identities from `provision hub certs`, a kiosk from its bundle, the generated broker:
     passages are stored and acked, a flag reaches the kiosk, all over TLS with client certificates."""
+    from common.flagkey import read_flag_key
+    from common.keyfiles import write_private, write_private_key
     from hub.config import HubConfig
     from hub.flags import add_flag
     from hub.service import HubService
     from kiosk.flagsync import FlagSync
     from kiosk.mqtt.link import KioskLink
     from kiosk.store import KioskStore
-    from kiosk.verify.flags import read_flag_key
-    from provisioning.keyfiles import write_private, write_private_key
-    from tests.support.linkrig import drained, passage_fields, stored_count, wait_for
+    from testkit.linkrig import drained, passage_fields, stored_count, wait_for
 
     signing = Ed25519PrivateKey.generate()
     write_private_key(tmp_path / "hub-signing.pem", signing)

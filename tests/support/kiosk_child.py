@@ -10,7 +10,7 @@ from kiosk.flagsync import FlagSync
 from kiosk.mqtt.link import KioskLink
 from kiosk.store import KioskStore
 from kiosk.verify.flags import DEFAULT_KEY, FlagStore
-from tests.support.linkrig import fast_link_config, passage_fields
+from testkit.linkrig import fast_link_config, passage_fields
 from wire.envelope import load_public_key
 
 

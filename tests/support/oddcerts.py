@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
-from tests.support.dcc import EKU_OID, T0, Signer
+from testkit.dcc import EKU_OID, T0, Signer
 from wire.cose import ALG_ES256, ALG_PS256, kid_for_der
 
 CSCA = ec.generate_private_key(ec.SECP256R1())

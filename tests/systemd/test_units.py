@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from kiosk.commands.install_units import UNIT_DIR, render_all
+from common.install_units import UNIT_DIR, render_all
 from tests.conftest import REPO_ROOT
 
 

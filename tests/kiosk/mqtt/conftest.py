@@ -10,8 +10,8 @@ import pytest
 
 from hub.db import Database, open_database
 from hub.schema import migrate
-from tests.hub.conftest import fresh_postgres_url
-from tests.support.linkrig import T0
+from testkit.linkrig import T0
+from testkit.services import fresh_postgres_url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

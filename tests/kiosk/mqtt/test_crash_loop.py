@@ -11,9 +11,9 @@ from pathlib import Path
 
 from kiosk.mqtt.link import KioskLink
 from kiosk.store import KioskStore
+from testkit.linkrig import drained, fast_link_config, hub_database, start_hub, stored_seqs, wait_for
+from testkit.services import MosquittoBroker
 from tests.support.kiosk_child import record_and_link_forever
-from tests.support.linkrig import drained, fast_link_config, hub_database, start_hub, stored_seqs, wait_for
-from tests.support.services import MosquittoBroker
 from tests.support.stress import report
 
 RUNS = 50

@@ -14,7 +14,7 @@ from paho.mqtt.properties import Properties
 from hub.db import Database
 from kiosk.mqtt.link import KioskLink
 from kiosk.store import KioskStore
-from tests.support.linkrig import (
+from testkit.linkrig import (
     drained,
     fast_link_config,
     passage_fields,
@@ -23,7 +23,7 @@ from tests.support.linkrig import (
     stored_seqs,
     wait_for,
 )
-from tests.support.services import MosquittoBroker
+from testkit.services import MosquittoBroker
 from tests.support.stress import report
 from wire import topics
 
@@ -145,7 +145,7 @@ def test_hub_absent_for_a_long_stretch_then_back(
 
 
 def test_link_without_broker_keeps_retrying_with_backoff(tmp_path: Path) -> None:
-    from tests.support.services import free_port
+    from testkit.services import free_port
 
     store = KioskStore(tmp_path / "kiosk.db")
     store.record(passage_fields(0))

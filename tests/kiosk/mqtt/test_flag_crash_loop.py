@@ -23,9 +23,9 @@ from kiosk.flagsync import FlagSync
 from kiosk.mqtt.link import KioskLink
 from kiosk.store import KioskStore
 from kiosk.verify.flags import DEFAULT_KEY, FlagStore
+from testkit.linkrig import fast_link_config, forget_session, hub_database, wait_for
+from testkit.services import MosquittoBroker
 from tests.support.kiosk_child import flag_sync_forever
-from tests.support.linkrig import fast_link_config, forget_session, hub_database, wait_for
-from tests.support.services import MosquittoBroker
 from wire.envelope import public_pem
 
 RUNS = 50

@@ -17,7 +17,7 @@ import kiosk.mqtt.link as link_module
 from common.liveness import Heartbeats
 from kiosk.mqtt.link import KioskLink
 from kiosk.store import KioskStore
-from tests.support.linkrig import (
+from testkit.linkrig import (
     T0,
     drained,
     fast_link_config,
@@ -27,7 +27,7 @@ from tests.support.linkrig import (
     stored_seqs,
     wait_for,
 )
-from tests.support.services import MosquittoBroker
+from testkit.services import MosquittoBroker
 from tests.support.stress import report
 from wire import topics
 from wire.envelope import Signed, seal

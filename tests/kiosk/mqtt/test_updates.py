@@ -16,8 +16,8 @@ from hub.flagstate import FlagState
 from kiosk.mqtt.link import KioskLink
 from kiosk.store import KioskStore
 from kiosk.verify.flags import DEFAULT_KEY
-from tests.support.linkrig import fast_link_config, hub_database, wait_for
-from tests.support.services import MosquittoBroker
+from testkit.linkrig import fast_link_config, hub_database, wait_for
+from testkit.services import MosquittoBroker
 from wire import topics
 from wire.envelope import Signed, seal
 from wire.flagdigest import bucket_of

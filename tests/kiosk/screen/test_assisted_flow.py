@@ -17,8 +17,8 @@ from kiosk.pipeline import Decision
 from kiosk.service import KioskService
 from kiosk.simulate import background, phone_scene
 from kiosk.verify.flags import FlagStatus, PersonFlag
+from testkit.linkrig import wait_for
 from tests.kiosk.screen.test_screen_http import get, post
-from tests.support.linkrig import wait_for
 
 CCCD = "001099012345|123456789|Nguyễn Văn An|01011999|Nam|Thôn 1, Xã A, Huyện B, Tỉnh C|15082021"
 F0_PERSON = "079084012345"

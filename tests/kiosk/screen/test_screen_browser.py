@@ -30,11 +30,11 @@ from kiosk.service import KioskService
 from kiosk.simulate import background, phone_scene
 from kiosk.verify.flags import FlagStatus, PersonFlag
 from kiosk.verify.messages import describe
+from testkit.linkrig import wait_for
 from tests.support.browser import CONTRAST_JS, ScreenPage
-from tests.support.linkrig import wait_for
 from wire.events import PassageEvent
 
-# Synthetic people (never real data), as in kiosk/demo.py.
+# Synthetic people (never real data), as in demo/single_kiosk.py.
 AN = "001099012345|123456789|Nguyễn Văn An|01011999|Nam|Thôn 1, Xã A, Huyện B, Tỉnh C|15082021"
 AN_DETAILS = ("Nguyễn Văn An", "1999-01-01", "001099012345")
 CUONG_ID = "079084012345"  # flagged F0

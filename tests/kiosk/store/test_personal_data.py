@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from hub.schema import events
 from kiosk.mqtt.link import KioskLink
 from kiosk.store import KioskStore
-from tests.support.linkrig import (
+from testkit.linkrig import (
     drained,
     fast_link_config,
     hub_database,
@@ -24,7 +24,7 @@ from tests.support.linkrig import (
     stored_count,
     wait_for,
 )
-from tests.support.services import MosquittoBroker
+from testkit.services import MosquittoBroker
 from wire.idhash import id_hash_hex
 
 KEY = b"deployment-flag-key-for-the-test"

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from kiosk.store import KioskStore
+from testkit.linkrig import T0 as NOW
+from testkit.linkrig import passage_fields
 from tests.conftest import REPO_ROOT
-from tests.support.linkrig import T0 as NOW
-from tests.support.linkrig import passage_fields
 from tests.support.stress import report
 
 

@@ -6,9 +6,9 @@ import datetime as dt
 
 import pytest
 
-from kiosk.verify.trust import TrustStore, key_from_certificate, key_from_public_key
+from common.trust import TrustStore, key_from_certificate, key_from_public_key
 from provisioning.issuer import create_issuer_key
-from tests.support.dcc import NOW, T0, make_signer
+from testkit.dcc import NOW, T0, make_signer
 from wire.cose import ALG_ES256, ALG_PS256
 
 

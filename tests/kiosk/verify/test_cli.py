@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from cryptography.hazmat.primitives import serialization
 
 from kiosk.cli import main
-from tests.support.dcc import NOW, Hc1Spec, build_hc1
+from testkit.dcc import NOW, Hc1Spec, build_hc1
 
 CCCD = "001099012345|123456789|Nguyễn Văn An|01011999|Nam|Thôn 1, Xã A, Huyện B, Tỉnh C|15082021"
 
@@ -106,7 +106,7 @@ def test_image_unreadable_and_readable(tmp_path):
 def test_rules_apply_only_when_given_and_at_the_validation_clock(tmp_path, signers):
     from pathlib import Path
 
-    from tests.support.dcc import dcc_payload
+    from testkit.dcc import dcc_payload
 
     rules = Path(__file__).resolve().parents[3] / "examples" / "rules" / "vietnam-2021.json"
     signer = signers["PS256"]["any"]

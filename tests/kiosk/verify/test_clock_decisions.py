@@ -16,7 +16,7 @@ from kiosk.verify.policy import PolicyConfig
 from kiosk.verify.verdict import Outcome
 from kiosk.verify.verifier import Verifier
 from provisioning.issuer import mint_pass
-from tests.support.dcc import NOW
+from testkit.dcc import NOW
 
 DAY = dt.timedelta(days=1)
 ID = "001099012345"

@@ -23,7 +23,7 @@ from kiosk.verify.pccovid import parse_pccovid
 from kiosk.verify.signed import StepFailure
 from kiosk.verify.verdict import Outcome
 from kiosk.verify.verifier import Verifier
-from tests.support.dcc import NOW, Hc1Spec, build_cose, build_hc1
+from testkit.dcc import NOW, Hc1Spec, build_cose, build_hc1
 from wire import passes
 
 FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -21,7 +21,7 @@ from kiosk.verify.flags import FlagStore, revocation_hash
 from kiosk.verify.messages import MESSAGES
 from kiosk.verify.verdict import Outcome, PayloadKind
 from kiosk.verify.verifier import Verifier
-from tests.support.dcc import DROP, NOW, Hc1Spec, build_cose, build_hc1, dcc_example, dcc_payload, wrap
+from testkit.dcc import DROP, NOW, Hc1Spec, build_cose, build_hc1, dcc_example, dcc_payload, wrap
 from wire.cose import ALG_ES256, ALG_PS256, signature_hash
 
 DAY = dt.timedelta(days=1)

@@ -18,7 +18,7 @@ from kiosk.verify.hc1 import decode_hc1
 from kiosk.verify.policy import PolicyConfig
 from kiosk.verify.verdict import Outcome
 from kiosk.verify.verifier import Verifier
-from tests.support.dcc import NOW, SCHEMA_VERSIONS, Hc1Spec, build_hc1, dcc_example
+from testkit.dcc import NOW, SCHEMA_VERSIONS, Hc1Spec, build_hc1, dcc_example
 from wire.cose import ALG_ES256, signature_hash
 
 # the shared spec folder sits next to the checkout (../shared), or next to the worktrees' folder

@@ -12,7 +12,7 @@ import pytest
 from common.healthrules import RuleSet, parse_rule
 from kiosk.verify.policy import PolicyConfig
 from kiosk.verify.verifier import Verifier
-from tests.support.dcc import NOW, Hc1Spec, build_hc1, dcc_payload
+from testkit.dcc import NOW, Hc1Spec, build_hc1, dcc_payload
 
 ROOT = Path(__file__).resolve().parents[3]
 SHIPPED = ROOT / "examples" / "rules" / "vietnam-2021.json"

@@ -15,7 +15,7 @@ from kiosk.verify.pccovid import parse_pccovid
 from kiosk.verify.policy import PolicyConfig
 from kiosk.verify.verdict import Outcome
 from kiosk.verify.verifier import Verifier
-from tests.support.dcc import NOW
+from testkit.dcc import NOW
 
 SAMPLES = [
     "001099012345|123456789|Nguyễn Văn An|01011999|Nam|Thôn 1, Xã A, Huyện B, Tỉnh C|15082021",

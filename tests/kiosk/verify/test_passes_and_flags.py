@@ -11,7 +11,7 @@ from kiosk.verify.policy import PolicyConfig
 from kiosk.verify.verdict import Outcome, PayloadKind
 from kiosk.verify.verifier import Verifier
 from provisioning.issuer import create_issuer_key, mint_pass, sign_claims
-from tests.support.dcc import NOW
+from testkit.dcc import NOW
 from wire import passes
 from wire.passes import PassClaims, PassScope
 

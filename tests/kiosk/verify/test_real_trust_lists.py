@@ -15,13 +15,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448
 
+from common.certread import read_certificate
+from common.trust import TrustStore, key_from_der
+from common.trustfiles import TrustLoadError
 from kiosk.cli import main
-from kiosk.verify.certread import read_certificate
-from kiosk.verify.trust import TrustStore, key_from_der
-from kiosk.verify.trustfiles import TrustLoadError
 from kiosk.verify.verdict import Outcome
 from kiosk.verify.verifier import Verifier
-from tests.support.dcc import NOW, T0, Hc1Spec, build_hc1, make_signer
+from testkit.dcc import NOW, T0, Hc1Spec, build_hc1, make_signer
 from tests.support.oddcerts import (
     broken_eku,
     der_certificate,

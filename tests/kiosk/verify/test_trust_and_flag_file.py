@@ -7,11 +7,11 @@ import json
 
 import pytest
 
+from common.trust import TrustStore, key_from_certificate
 from kiosk.verify.flags import FlagFileError, FlagStatus, id_hash, load_flag_file
-from kiosk.verify.trust import TrustStore, key_from_certificate
 from kiosk.verify.verdict import Outcome
 from kiosk.verify.verifier import Verifier
-from tests.support.dcc import NOW, Hc1Spec, build_hc1
+from testkit.dcc import NOW, Hc1Spec, build_hc1
 
 
 def test_every_key_with_the_kid_is_tried(signers):
@@ -29,7 +29,7 @@ def real_kid(signer):
 def test_eku_restrictions_are_read(signers):
     assert key_from_certificate(signers["PS256"]["v_only"].cert).allowed_types == frozenset({"v"})
     assert key_from_certificate(signers["PS256"]["any"].cert).allowed_types is None
-    from tests.support.dcc import make_signer
+    from testkit.dcc import make_signer
     from wire.cose import ALG_ES256
 
     alt = make_signer(ALG_ES256, types="tr", alt_arc=True)

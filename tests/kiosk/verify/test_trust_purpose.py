@@ -13,12 +13,12 @@ import pytest
 from click.testing import CliRunner
 from cryptography.hazmat.primitives import serialization
 
+from common.trust import TrustLoadError, TrustStore, key_from_certificate, key_from_public_key
 from kiosk.cli import main
-from kiosk.verify.trust import TrustLoadError, TrustStore, key_from_certificate, key_from_public_key
 from kiosk.verify.verdict import Outcome
 from kiosk.verify.verifier import Verifier
 from provisioning.issuer import IssuerKey, mint_pass, save_issuer_key
-from tests.support.dcc import NOW, Hc1Spec, build_hc1
+from testkit.dcc import NOW, Hc1Spec, build_hc1
 
 DAY = dt.timedelta(days=1)
 
@@ -58,7 +58,7 @@ def test_a_dsc_cannot_sign_a_checkpoint_pass(signers, trust, alg):
 
 @pytest.mark.parametrize("alg", ["Ed25519", "ES256"])
 def test_a_pass_issuer_cannot_sign_an_hc1(signers, issuers, trust, alg):
-    from tests.support.dcc import Signer
+    from testkit.dcc import Signer
 
     issuer = issuers[alg]
     # An HC1 signed by the issuer's key under the issuer's kid (the certificate is unused: kid given).

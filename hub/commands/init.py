@@ -7,11 +7,11 @@ import secrets
 import click
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from common.keyfiles import write_private, write_private_key
 from hub.commands import config_of, utc_now
 from hub.db import open_database
 from hub.flag_publisher import load_signing_key, write_public_key
 from hub.schema import migrate
-from provisioning.keyfiles import write_private, write_private_key
 
 
 @click.command("init")

@@ -6,7 +6,7 @@ leaked DSC cannot mint checkpoint passes, and a pass issuer cannot sign a health
 
 Keys are parsed once (parsing X.509 costs far more than verifying; a national list holds ~1000), and
 lookups are a dict access. Several keys may share a kid (HCERT allows collisions): callers try each.
-Sources (kiosk/verify/trustfiles.py): PEM/DER files, directories, JSON DSC lists; and the hub's signed
+Sources (common/trustfiles.py): PEM/DER files, directories, JSON DSC lists; and the hub's signed
 trust list (`load_entries`). An unusable entry is skipped and kept in `skipped`, never fatal.
 """
 
@@ -22,7 +22,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from kiosk.verify.certread import (
+from common.certread import (
     EKU_TYPES,
     CertInfo,
     UnusableCertificate,
@@ -30,7 +30,7 @@ from kiosk.verify.certread import (
     read_certificate,
     supported_key,
 )
-from kiosk.verify.trustfiles import MAX_TRUST_FILE, TrustLoadError, read_source
+from common.trustfiles import MAX_TRUST_FILE, TrustLoadError, read_source
 from wire.cose import PublicKey, kid_for_der
 from wire.trustlist import PURPOSE_DCC, PURPOSE_PASS, PURPOSES, Skipped, TrustEntry, default_purpose
 
@@ -60,7 +60,7 @@ class TrustedKey:
     purpose: str = PURPOSE_DCC
     country: str = ""
     subject: str = ""
-    tolerant: bool = False  # read by the tolerant certificate reader (kiosk/verify/certread.py)
+    tolerant: bool = False  # read by the tolerant certificate reader (common/certread.py)
 
     def valid_at(self, when: dt.datetime) -> bool:
         if self.not_before is not None and when < self.not_before:

@@ -7,6 +7,7 @@ its own instance in a temporary directory, so fault tests can kill and restart i
 from __future__ import annotations
 
 import contextlib
+import itertools
 import shutil
 import signal
 import subprocess
@@ -15,6 +16,8 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import sqlalchemy as sa
 
 from demo.mosquitto import MosquittoBroker, find_executable, free_port, wait_for_port
 
@@ -165,6 +168,19 @@ class PostgresServer:
                 os.killpg(self._proc.pid, signal.SIGKILL)
             self._proc.wait(timeout=10)
         self._proc = None
+
+
+_db_counter = itertools.count()
+
+
+def fresh_postgres_url(server_url: str) -> str:
+    """A new empty database on the session's private PostgreSQL, so tests never see each other's rows."""
+    name = f"hub_test_{next(_db_counter)}"
+    admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    admin.dispose()
+    return server_url.rsplit("/", 1)[0] + "/" + name
 
 
 def mosquitto_file_owner() -> str | None:

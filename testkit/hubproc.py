@@ -11,7 +11,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from provisioning.keyfiles import write_private, write_private_key
+from common.keyfiles import write_private, write_private_key
 
 
 @dataclass

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
+from common.trust import TrustStore, key_from_public_key
 from kiosk.camera import LatestFrameCapture
 from kiosk.camera.replay import FolderReplaySource
 from kiosk.clock import WallClock
@@ -27,7 +28,6 @@ from kiosk.pipeline import Decider, Decision, ScanPipeline, run_until_stopped
 from kiosk.simulate import script_for, write_replay_folder
 from kiosk.verify.flags import FlagStatus, FlagStore, PersonFlag
 from kiosk.verify.policy import PolicyConfig
-from kiosk.verify.trust import TrustStore, key_from_public_key
 from kiosk.verify.verifier import Verifier
 from provisioning.issuer import create_issuer_key, mint_pass
 

@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from provisioning.keyfiles import load_private_key, write_private_key
+from common.keyfiles import load_private_key, write_private_key
 
 KEY_FILE = "kiosk.key"
 CERT_FILE = "kiosk.crt"

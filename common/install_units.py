@@ -11,7 +11,12 @@ from pathlib import Path
 
 import click
 
-UNIT_DIR = Path(__file__).resolve().parents[2] / "systemd"
+# The unit templates ship inside this package (pyproject.toml package data), so an installed wheel finds them
+# as a checkout does; the one copy lives in common/systemd/.
+UNIT_DIR = Path(__file__).resolve().parent / "systemd"
+# Documentation= links in the units point here: the checkout holding README.md and docs/ (in a wheel install,
+# pass --prefix where the docs are).
+SOURCE_ROOT = Path(__file__).resolve().parents[1]
 ROLES: dict[str, list[str]] = {
     "kiosk": ["kiosk.service"],
     "hub": ["hub.service", "mosquitto.service.d/checkpoint.conf"],
@@ -45,7 +50,7 @@ def install_units_command(role: str, then: str) -> click.Command:
     @click.option(
         "--prefix",
         type=click.Path(file_okay=False, path_type=Path),
-        default=UNIT_DIR.parent,
+        default=SOURCE_ROOT,
         show_default=True,
     )
     def command(dest: Path, prefix: Path) -> None:
@@ -56,6 +61,3 @@ def install_units_command(role: str, then: str) -> click.Command:
         click.echo(f"now: {then}")
 
     return command
-
-
-command = install_units_command("kiosk", "systemctl daemon-reload && systemctl enable --now kiosk")

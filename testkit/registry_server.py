@@ -6,7 +6,7 @@ It can be told to misbehave, from Python (`RegistryServer.faults`) or over HTTP 
 fail with a 5xx, stall (no answer until the client times out), answer slowly, or refuse given events
 with a 4xx. Standard library only (ThreadingHTTPServer): no dependency for a test double.
 
-Run: `python -m hub.registry.server --port 8750 --token secret`
+Run: `python -m testkit.registry_server --port 8750 --token secret`
 """
 
 from __future__ import annotations
