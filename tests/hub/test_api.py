@@ -14,15 +14,17 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+import sqlalchemy as sa
 
 from hub.api import API, ApiSettings, create_app
 from hub.audit import audit_entries
-from hub.db import Database
+from hub.db import Database, to_db_time
 from hub.fleet import record_status
 from hub.http_server import ApiServer
 from hub.ingest import store_events
 from hub.operators import set_operator
 from hub.rules import rule_set_from_paths, set_rules
+from hub.schema import kiosks
 from tests.hub.factory import T0, make_event
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -230,7 +232,8 @@ def test_kiosk_claims_of_the_wrong_type_are_shown_as_null(
     hub: tuple[str, threading.Event], db: Database
 ) -> None:
     """A kiosk's status is its own JSON: the fleet answer shows each claimed field when it has the
-    documented type and null otherwise (before, whatever the kiosk sent went out as it was)."""
+    documented type and null otherwise (before, whatever the kiosk sent went out as it was). The odd
+    row is written as an untyped hub stored it, before statuses were checked on arrival."""
     good = {
         "state": "online",
         "version": "1.4.0",
@@ -252,7 +255,8 @@ def test_kiosk_claims_of_the_wrong_type_are_shown_as_null(
         "state": ["online"],
     }
     record_status(db, "kiosk-good", good, now=T0)
-    record_status(db, "kiosk-odd", odd, now=T0)
+    with db.begin() as conn:
+        conn.execute(sa.insert(kiosks).values(kiosk_id="kiosk-odd", status=odd, status_at=to_db_time(T0)))
     code, fleet = Client(hub[0]).login("vy").call("GET", f"{API}/kiosks")
     assert code == 200
     by_id = {k["kiosk_id"]: k for k in fleet}

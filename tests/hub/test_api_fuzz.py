@@ -47,7 +47,7 @@ def _fuzz_target() -> Any:
     add_flag(db, "001234567890", "F1", starts_at=T0, ends_at=None, actor="test", now=T0, note="fuzz")
     with db.begin() as conn:
         dead_letter_change(conn, "registry", 7, {"target": "12345"}, "target is not 12 digits", T0)
-    record_status(db, "kiosk-1", {"state": "online", "version": 3, "backlog": 2, "hub_keys": ["k"]}, now=T0)
+    record_status(db, "kiosk-1", {"state": "online", "version": "1.4", "backlog": 2}, now=T0)
     TOKEN["admin"] = login(db, "admin", PASSWORD, now=now)[0]
     return schemathesis.openapi.from_asgi(
         "/api/v1/openapi.json", create_app(db, ApiSettings(login_guard=GUARD))
