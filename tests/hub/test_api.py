@@ -24,7 +24,6 @@ from hub.http_server import ApiServer
 from hub.ingest import store_events
 from hub.operators import set_operator
 from hub.rules import rule_set_from_paths, set_rules
-from hub.schema import kiosks
 from tests.hub.factory import T0, make_event
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -255,6 +254,8 @@ def test_kiosk_claims_of_the_wrong_type_are_shown_as_null(
         "state": ["online"],
     }
     record_status(db, "kiosk-good", good, now=T0)
+    from hub.schema import kiosks
+
     with db.begin() as conn:
         conn.execute(sa.insert(kiosks).values(kiosk_id="kiosk-odd", status=odd, status_at=to_db_time(T0)))
     code, fleet = Client(hub[0]).login("vy").call("GET", f"{API}/kiosks")

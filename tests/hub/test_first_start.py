@@ -3,14 +3,16 @@ replaced, the schema brought up, on both database backends."""
 
 from __future__ import annotations
 
+import datetime as dt
 import stat
 from pathlib import Path
 
 from hub.config import load_hub_config
 from hub.first_start import initialise
 from hub.flag_publisher import load_signing_key
-from tests.hub.factory import T0
 from wire.envelope import public_pem
+
+T0 = dt.datetime(2026, 11, 20, tzinfo=dt.UTC)
 
 
 def test_initialise_makes_keys_once_and_migrates(db_url: str, tmp_path: Path) -> None:
