@@ -9,15 +9,12 @@ import threading
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
-import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from hub import key_rotation
 from hub.cli import main as hub_cli
 from hub.config import load_hub_config
-from hub.db import Database
 from hub.flags import add_flag
 from hub.fleet import record_status
 from hub.schema import kiosks
@@ -143,30 +140,3 @@ def load_next(tmp_path: Path) -> Ed25519PrivateKey:
     key = load_signing_key(tmp_path / "keys" / "hub-signing.next.pem")
     assert isinstance(key, Ed25519PrivateKey)
     return key
-
-
-def test_rotation_progress_and_commit_without_the_cli(db: Database, tmp_path: Path) -> None:
-    """The workflow behind `hub key status` / `hub key commit`, called as functions: the switch waits
-    for every kiosk of the fleet (as their statuses say), names the ones missing, and --force skips."""
-    signing = tmp_path / "hub-signing.pem"
-    write_private_key(signing, Ed25519PrivateKey.generate())
-    at = dt.datetime(2026, 11, 20, tzinfo=dt.UTC)
-    args = {"now": at, "stale_after_s": 60.0}
-    assert key_rotation.rotation_progress(db, signing, **args) is None
-    with pytest.raises(key_rotation.RotationNotStarted):
-        key_rotation.commit_when_ready(db, signing, **args)
-
-    announced = key_rotation.prepare_rotation(db, signing, at)
-    record_status(db, "kiosk-a", {"state": "online", "hub_keys": ["old", announced.next_kid]}, now=at)
-    record_status(db, "kiosk-b", {"state": "offline", "hub_keys": ["old"]}, now=at)
-    progress = key_rotation.rotation_progress(db, signing, **args)
-    assert progress is not None and progress.announcement == announced
-    assert [(k.kiosk_id, k.state, k.trusts_next_key) for k in progress.kiosks] == [
-        ("kiosk-a", "online", True),
-        ("kiosk-b", "offline", False),
-    ]
-    with pytest.raises(key_rotation.KiosksNotReady, match="1 kiosk") as refused:
-        key_rotation.commit_when_ready(db, signing, **args)
-    assert refused.value.missing == ["kiosk-b"]
-    assert key_rotation.commit_when_ready(db, signing, **args, force=True) == announced.next_kid
-    assert key_rotation.rotation_progress(db, signing, **args) is None
