@@ -244,14 +244,15 @@ def test_kiosk_claims_of_the_wrong_type_are_shown_as_null(
         "resync_wanted": False,
     }
     odd = {
-        **good,
+        "state": ["online"],
         "version": 7,
+        "mode": 1,
+        "checkpoint_id": 5,
         "backlog": "many",
         "flags_version": "12",
         "hub_keys": ["k1", 2],
-        "clock": {"trusted": 1, "reason": None},
+        "clock": {"trusted": 1, "reason": 0},
         "resync_wanted": 0,
-        "state": ["online"],
     }
     record_status(db, "kiosk-good", good, now=T0)
     from hub.schema import kiosks
@@ -267,9 +268,10 @@ def test_kiosk_claims_of_the_wrong_type_are_shown_as_null(
         *[False, "online", True],
     ]
     assert [by_id["kiosk-odd"][f] for f in [*shown, "resync_wanted", "state", "online"]] == [
-        *[None, "entry", None, None, None, None, None],
+        *[None, None, None, None, None, None, None],
         *[None, "unknown", False],
     ]
+    assert by_id["kiosk-odd"]["checkpoint_id"] is None and by_id["kiosk-odd"]["claimed_checkpoint_id"] is None
 
 
 def test_dashboard_is_served_by_the_hub_without_external_assets(hub: tuple[str, threading.Event]) -> None:
