@@ -1,7 +1,9 @@
 """Durable ingest of passage events: the hub's side of "each event_id stored once, acked after commit".
 
-The MQTT binding is a thin layer over `store_events`: decode the message, call it, publish an ack naming
-exactly the ids it returns. Everything here happens in ONE transaction per batch:
+The MQTT binding (hub/mqtt_ingest.py) is a thin layer over `store_many`: decode each message, store the
+messages that queued up meanwhile together, publish an ack naming exactly the ids each result acks.
+`store_events` (tests, tools) is the same for one batch. Everything here happens in ONE transaction per
+group of batches:
 
 * valid events are inserted with ON CONFLICT DO NOTHING on event_id (a re-sent event is acked again but
   stored once, also when two workers receive the same batch at the same moment);

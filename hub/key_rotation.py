@@ -18,6 +18,7 @@ import datetime as dt
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -25,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from common.keyfiles import write_private_key
 from hub.db import Database
 from hub.flag_publisher import load_signing_key, write_public_key
+from hub.fleet import fleet_view
 from hub.schema import hub_state
 from wire.envelope import key_id, public_pem, seal
 
@@ -88,9 +90,72 @@ def prepare_rotation(db: Database, signing_key: Path, now: dt.datetime) -> Annou
     return announcement
 
 
-def kiosks_without(fleet: list[dict[str, object]], kid: str) -> list[str]:
+def kiosks_without(fleet: list[dict[str, Any]], kid: str) -> list[str]:
     """Kiosks whose last status does not list `kid` among the hub keys they trust."""
     return [str(k["kiosk_id"]) for k in fleet if kid not in (k.get("hub_keys") or [])]
+
+
+@dataclass(frozen=True)
+class KioskTrust:
+    kiosk_id: str
+    state: str
+    trusts_next_key: bool
+
+
+@dataclass(frozen=True)
+class RotationProgress:
+    """An announced rotation and, per kiosk of the fleet, whether its last status lists the next key."""
+
+    announcement: Announcement
+    kiosks: list[KioskTrust]
+
+    @property
+    def missing(self) -> list[str]:
+        return [k.kiosk_id for k in self.kiosks if not k.trusts_next_key]
+
+
+class RotationNotStarted(LookupError):
+    """No announcement beside the signing key: `hub key rotate` first."""
+
+
+class KiosksNotReady(RuntimeError):
+    """Some kiosks do not trust the next key yet: switching now would make them reject every update."""
+
+    def __init__(self, missing: list[str]) -> None:
+        self.missing = missing
+        super().__init__(
+            f"{len(missing)} kiosk(s) do not trust the next key yet ({', '.join(missing[:10])}); "
+            "they would reject every flag update. Wait, or --force (they then need re-provisioning)."
+        )
+
+
+def rotation_progress(
+    db: Database, signing_key: Path, *, now: dt.datetime, stale_after_s: float
+) -> RotationProgress | None:
+    """Where the announced rotation stands (None: no rotation in progress): what `hub key status` shows."""
+    announcement = load_announcement(signing_key)
+    if announcement is None:
+        return None
+    fleet = fleet_view(db, now=now, stale_after_s=stale_after_s)
+    missing = set(kiosks_without(fleet, announcement.next_kid))
+    kiosks = [KioskTrust(str(k["kiosk_id"]), str(k["state"]), k["kiosk_id"] not in missing) for k in fleet]
+    return RotationProgress(announcement, kiosks)
+
+
+def commit_when_ready(
+    db: Database, signing_key: Path, *, now: dt.datetime, stale_after_s: float, force: bool = False
+) -> str:
+    """`hub key commit`: switch to the next key once every kiosk trusts it (or with `force`).
+
+    Raises RotationNotStarted without an announcement and KiosksNotReady (naming them) when kiosks
+    would be left behind; returns the new signing key's id. The hub must then be restarted.
+    """
+    progress = rotation_progress(db, signing_key, now=now, stale_after_s=stale_after_s)
+    if progress is None:
+        raise RotationNotStarted("no key rotation in progress (run `hub key rotate` first)")
+    if progress.missing and not force:
+        raise KiosksNotReady(progress.missing)
+    return commit_rotation(signing_key)
 
 
 def commit_rotation(signing_key: Path) -> str:

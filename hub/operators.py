@@ -1,9 +1,10 @@
 """Operator accounts, roles and login sessions for the hub's HTTP API and dashboard.
 
-Roles are ordered: a viewer sees the fleet, passages, flags and reports; an operator also adds and lifts
-flags and runs trace queries (personal data: every one is audited); an admin also manages accounts and
-replays dead letters. The CLI on the hub machine is trusted as the OS user running it (whoever can read
-the hub's database can read everything anyway); the network API always needs a session.
+Roles are ordered: a viewer sees the fleet, passages, health rules and reports; an operator also lists,
+adds and lifts flags and runs trace queries (personal data: every one is audited); an admin also reads
+the audit log and replays the registry's dead letters (hub/api/ declares each route's role). Accounts
+are managed with `hub operators` on the hub machine, whose CLI is trusted as the OS user running it
+(whoever can read the hub's database can read everything anyway); the network API always needs a session.
 
 Passwords are hashed with scrypt (standard library, memory-hard); session tokens are random, given to the
 client once and stored only as a SHA-256 hash.

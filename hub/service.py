@@ -1,4 +1,5 @@
-"""`hub serve`: ingest workers, the flag publisher, the fleet view and the registry forwarder in one process.
+"""`hub serve`: ingest workers, the flag publisher, the fleet view, the registry forwarder and the
+operators' API (hub/api/, uvicorn in a thread; `[http] enabled`) in one process.
 
 Each part is its own object with its own thread; the service only wires them and stops them on
 SIGTERM. Flags added by operators from another process (the CLI) reach kiosks within a second:

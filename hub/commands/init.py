@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-import secrets
-
 import click
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from common.keyfiles import write_private, write_private_key
 from hub.commands import config_of, utc_now
-from hub.db import open_database
-from hub.flag_publisher import load_signing_key, write_public_key
-from hub.schema import migrate
+from hub.first_start import initialise
 
 
 @click.command("init")
@@ -22,18 +16,10 @@ def command(ctx: click.Context) -> None:
     Existing keys are never replaced: kiosks trust the signing key, so replacing it is a key rotation
     (announced under the current key), not an init.
     """
-    config = config_of(ctx)
-    if config.signing_key.exists():
-        key = load_signing_key(config.signing_key)
-        click.echo(f"signing key: {config.signing_key} (kept)")
-    else:
-        key = Ed25519PrivateKey.generate()
-        write_private_key(config.signing_key, key)
-        click.echo(f"signing key: {config.signing_key} (created, mode 0600)")
-    public = write_public_key(config.signing_key, key)
-    click.echo(f"public key for kiosk configs: {public}")
-    if config.flag_key_file is not None and not config.flag_key_file.exists():
-        write_private(config.flag_key_file, secrets.token_hex(32).encode() + b"\n")
-        click.echo(f"id-hash key: {config.flag_key_file} (created, mode 0600; give it to every kiosk)")
-    applied = migrate(open_database(config.database_url), utc_now())
-    click.echo(f"database: {config.database_url.split('@')[-1]} (migrations applied: {applied or 'none'})")
+    done = initialise(config_of(ctx), utc_now())
+    made = "created, mode 0600" if done.signing_key_created else "kept"
+    click.echo(f"signing key: {done.signing_key} ({made})")
+    click.echo(f"public key for kiosk configs: {done.public_key}")
+    if done.id_hash_key_created is not None:
+        click.echo(f"id-hash key: {done.id_hash_key_created} (created, mode 0600; give it to every kiosk)")
+    click.echo(f"database: {done.database} (migrations applied: {done.migrations or 'none'})")

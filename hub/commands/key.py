@@ -7,7 +7,6 @@ import click
 from common.clitools import emit
 from hub import key_rotation
 from hub.commands import config_of, database, utc_now
-from hub.fleet import fleet_view
 
 
 @click.group("key")
@@ -30,18 +29,15 @@ def rotate(ctx: click.Context) -> None:
 def status(ctx: click.Context) -> None:
     """Which kiosks trust the announced next key."""
     config = config_of(ctx)
-    a = key_rotation.load_announcement(config.signing_key)
-    if a is None:
+    progress = key_rotation.rotation_progress(
+        database(ctx), config.signing_key, now=utc_now(), stale_after_s=config.stale_after_s
+    )
+    if progress is None:
         click.echo("no key rotation in progress")
         return
-    fleet = fleet_view(database(ctx), now=utc_now(), stale_after_s=config.stale_after_s)
-    missing = set(key_rotation.kiosks_without(fleet, a.next_kid))
-    rows = [
-        {"kiosk_id": k["kiosk_id"], "state": k["state"], "trusts_next_key": k["kiosk_id"] not in missing}
-        for k in fleet
-    ]
-    emit(rows, ["kiosk_id", "state", "trusts_next_key"], False)
-    click.echo(f"{len(fleet) - len(missing)} of {len(fleet)} kiosks trust {a.next_kid}")
+    emit([k.__dict__ for k in progress.kiosks], ["kiosk_id", "state", "trusts_next_key"], False)
+    trusting = len(progress.kiosks) - len(progress.missing)
+    click.echo(f"{trusting} of {len(progress.kiosks)} kiosks trust {progress.announcement.next_kid}")
 
 
 @group.command("commit")
@@ -50,15 +46,10 @@ def status(ctx: click.Context) -> None:
 def commit(ctx: click.Context, force: bool) -> None:
     """Make the next key the signing key (then restart the hub)."""
     config = config_of(ctx)
-    a = key_rotation.load_announcement(config.signing_key)
-    if a is None:
-        raise click.ClickException("no key rotation in progress (run `hub key rotate` first)")
-    fleet = fleet_view(database(ctx), now=utc_now(), stale_after_s=config.stale_after_s)
-    missing = key_rotation.kiosks_without(fleet, a.next_kid)
-    if missing and not force:
-        raise click.ClickException(
-            f"{len(missing)} kiosk(s) do not trust the next key yet ({', '.join(missing[:10])}); "
-            "they would reject every flag update. Wait, or --force (they then need re-provisioning)."
+    try:
+        kid = key_rotation.commit_when_ready(
+            database(ctx), config.signing_key, now=utc_now(), stale_after_s=config.stale_after_s, force=force
         )
-    kid = key_rotation.commit_rotation(config.signing_key)
+    except (key_rotation.RotationNotStarted, key_rotation.KiosksNotReady) as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo(f"signing key is now {kid}; restart the hub (systemctl restart hub)")

@@ -14,10 +14,12 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+import sqlalchemy as sa
 
 from hub.api import API, ApiSettings, create_app
 from hub.audit import audit_entries
-from hub.db import Database
+from hub.db import Database, to_db_time
+from hub.fleet import record_status
 from hub.http_server import ApiServer
 from hub.ingest import store_events
 from hub.operators import set_operator
@@ -203,6 +205,73 @@ def test_openapi_document_lists_every_route(hub: tuple[str, threading.Event]) ->
         assert f"{API}{path}" in spec["paths"], path
     params = {p["name"] for p in spec["paths"][f"{API}/trace/contacts"]["get"]["parameters"]}
     assert params == {"id", "from", "to", "window_minutes"}
+
+
+def test_every_answer_is_described_by_a_named_schema(hub: tuple[str, threading.Event]) -> None:
+    """Was: most routes answered `list[dict[str, Any]]`, which the document gave as "an array of any
+    objects": a client could not learn a single field from it. Now each success has a response model."""
+    spec = Client(hub[0]).call("GET", f"{API}/openapi.json")[1]
+    described = 0
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            for code, answer in operation["responses"].items():
+                if not code.startswith("2") or code == "204":
+                    continue
+                schema = answer["content"]["application/json"]["schema"]
+                assert "$ref" in json.dumps(schema), (method, path, code, schema)
+                described += 1
+    assert described == 16  # every route but logout (204, no body)
+    kiosk = spec["components"]["schemas"]["KioskOut"]
+    assert kiosk["properties"]["backlog"]["anyOf"] == [{"type": "integer"}, {"type": "null"}]
+    report = spec["paths"][f"{API}/reports/daily"]["get"]["responses"]["200"]["content"]
+    assert set(report) == {"application/json", "text/csv"}
+
+
+def test_kiosk_claims_of_the_wrong_type_are_shown_as_null(
+    hub: tuple[str, threading.Event], db: Database
+) -> None:
+    """A kiosk's status is its own JSON: the fleet answer shows each claimed field when it has the
+    documented type and null otherwise (before, whatever the kiosk sent went out as it was). The odd
+    row is written as an untyped hub stored it, before statuses were checked on arrival."""
+    good = {
+        "state": "online",
+        "version": "1.4.0",
+        "mode": "entry",
+        "backlog": 3,
+        "flags_version": 12,
+        "hub_keys": ["k1", "k2"],
+        "clock": {"trusted": True, "reason": "ntp"},
+        "resync_wanted": False,
+    }
+    odd = {
+        "state": ["online"],
+        "version": 7,
+        "mode": 1,
+        "checkpoint_id": 5,
+        "backlog": "many",
+        "flags_version": "12",
+        "hub_keys": ["k1", 2],
+        "clock": {"trusted": 1, "reason": 0},
+        "resync_wanted": 0,
+    }
+    record_status(db, "kiosk-good", good, now=T0)
+    from hub.schema import kiosks
+
+    with db.begin() as conn:
+        conn.execute(sa.insert(kiosks).values(kiosk_id="kiosk-odd", status=odd, status_at=to_db_time(T0)))
+    code, fleet = Client(hub[0]).login("vy").call("GET", f"{API}/kiosks")
+    assert code == 200
+    by_id = {k["kiosk_id"]: k for k in fleet}
+    shown = ["software", "mode", "backlog", "flags_version", "hub_keys", "clock_trusted", "clock_reason"]
+    assert [by_id["kiosk-good"][f] for f in [*shown, "resync_wanted", "state", "online"]] == [
+        *["1.4.0", "entry", 3, 12, ["k1", "k2"], True, "ntp"],
+        *[False, "online", True],
+    ]
+    assert [by_id["kiosk-odd"][f] for f in [*shown, "resync_wanted", "state", "online"]] == [
+        *[None, None, None, None, None, None, None],
+        *[None, "unknown", False],
+    ]
+    assert by_id["kiosk-odd"]["checkpoint_id"] is None and by_id["kiosk-odd"]["claimed_checkpoint_id"] is None
 
 
 def test_dashboard_is_served_by_the_hub_without_external_assets(hub: tuple[str, threading.Event]) -> None:

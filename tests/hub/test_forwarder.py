@@ -176,6 +176,35 @@ def test_4xx_dead_letters_only_the_bad_event_then_replay(db: Database, registry:
     assert list_dead_letters(db) == []
 
 
+def test_dead_letters_over_the_api_carry_their_zone(db: Database, registry: RegistryServer) -> None:
+    """The admin's dead-letter list and replay over HTTP. Was: the stored (naive UTC) times went out
+    without a zone ("2026-11-20T01:00:00"), which a client reads as its own local time."""
+    from hub.api import API, ApiSettings, create_app
+    from hub.http_server import ApiServer
+    from hub.operators import set_operator
+    from tests.hub.test_api import PASSWORD, Client
+
+    ids = seed(db, 3)
+    registry.state.set_faults(reject={ids[1]: (422, "id_number fails checksum")})
+    now, _ = drain(forwarder(db, registry), T0)
+    set_operator(db, "ad", "admin", PASSWORD, actor="test", now=T0)
+    server = ApiServer(create_app(db, ApiSettings(clock=lambda: now))).start()
+    try:
+        admin = Client(server.url).login("ad")
+        code, letters = admin.call("GET", f"{API}/dead-letters")
+        assert code == 200 and [d["event_ids"] for d in letters] == [[ids[1]]]
+        created = dt.datetime.fromisoformat(letters[0]["created_at"])
+        assert created.utcoffset() == dt.timedelta(0) and T0 <= created <= now
+        assert letters[0]["replayed_at"] is None and letters[0]["status_code"] == 422
+        replay = f"{API}/dead-letters/{letters[0]['id']}/replay"
+        assert admin.call("POST", replay) == (200, {"requeued": [ids[1]]})
+        assert admin.call("POST", replay)[0] == 409
+        code, letters = admin.call("GET", f"{API}/dead-letters?include_replayed=true")
+        assert dt.datetime.fromisoformat(letters[0]["replayed_at"]) == now
+    finally:
+        server.stop()
+
+
 def test_crash_between_send_and_record_resends_same_key(db: Database, registry: RegistryServer) -> None:
     ids = seed(db, 3)
     crashed = forwarder(db, registry)
