@@ -1,3 +1,3 @@
-"""Kiosk firmware: camera -> decode -> verify -> decide -> indicate -> record -> publish."""
+"""Kiosk firmware: camera -> decode -> verify -> decide -> record -> indicate -> publish (recorded first)."""
 
 __version__ = "0.1.0"
