@@ -1,3 +1,3 @@
-"""Kiosk firmware: camera -> decode -> verify -> decide -> record -> indicate -> publish (recorded first)."""
+"""Kiosk firmware: camera -> decode -> verify -> decide -> record -> indicate -> publish."""
 
 __version__ = "0.1.0"
