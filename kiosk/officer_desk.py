@@ -41,7 +41,7 @@ class OfficerDesk:
         store: KioskStore,
         indicator: Indicator,
         screen_state: ScreenState,
-        recorded_at: Callable[[ClockReading], None],
+        recorded: Callable[[Verdict, str, ClockReading], None],
         nudge: Callable[[], None],
         officer_on_duty: str | None = None,
     ) -> None:
@@ -54,7 +54,7 @@ class OfficerDesk:
         self.store = store
         self.indicator = indicator
         self.screen_state = screen_state
-        self._recorded_at = recorded_at  # the time floor learns of a passage recorded with a trusted clock
+        self._recorded = recorded  # (verdict, mode, clock reading) of each passage, once it is stored
         self._nudge = nudge  # the link publishes it
         self._last_shown: tuple[Verdict, str, bytes] | None = None  # (verdict, event_id, raw) on screen
         self.officer_on_duty = officer_on_duty  # who a physical button press is recorded as
@@ -119,7 +119,7 @@ class OfficerDesk:
             mode, self.flags.version, officer_id=officer, override=override,
         )  # fmt: skip
         self.store.record(fields)
-        self._recorded_at(reading)
+        self._recorded(verdict, mode, reading)
         self.indicator.show(verdict.outcome)
         self.screen_state.show(verdict, fields["event_id"])
         self._nudge()

@@ -178,7 +178,7 @@ class KioskService:
             store=self.store,
             indicator=self.indicator,
             screen_state=self.screen_state,
-            recorded_at=self._recorded_at,
+            recorded=self._officer_recorded,
             nudge=self._nudge_link,
             officer_on_duty=config.buttons.officer_id,
         )
@@ -213,6 +213,11 @@ class KioskService:
         """A passage was recorded: the link publishes it now rather than at its next poll."""
         if self.link is not None:
             self.link.nudge()
+
+    def _officer_recorded(self, verdict: Verdict, mode: str, reading: ClockReading) -> None:
+        """An officer's passage is stored (kiosk/officer_desk.py), before its light shows: it raises the
+        time floor like a scan's; the verdict and mode are there for whatever counts passages."""
+        self._recorded_at(reading)
 
     def _recorded_at(self, reading: ClockReading) -> None:
         """A passage recorded with a trusted clock raises the time floor (kiosk/clock.py)."""
