@@ -196,7 +196,7 @@ def main() -> int:
             codes += scanner.drain(t_frame)  # the learned detector's codes for this frame
             learned_ran = scanner.background is not None and scanner.background.stats.runs > runs_before
             if learned_ran:
-                learned_ms.append(scanner.background.stats.last_ms)  # type: ignore[union-attr]
+                learned_ms.append(scanner.background.stats.last_ms)
             pipe_best[i] = min(pipe_best[i], t_pipe)
             raw_best[i] = min(raw_best[i], t_raw)
             if run == 0:

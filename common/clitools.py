@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 import click
 
 
-class Duration(click.ParamType):
+class Duration(click.ParamType):  # type: ignore[type-arg]  # generic in newer click only; >=8.1 must run it
     """30m, 24h, 90s, 7d."""
 
     name = "duration"

@@ -20,11 +20,12 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import ParamSpec, TypeVar
 
 log = logging.getLogger(__name__)
 
-F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 class Heartbeats:
@@ -62,11 +63,12 @@ class CallbackErrors(Counter[str]):
     """How many times each guarded callback raised (reported in status and by tests)."""
 
 
-def guarded(name: str, errors: CallbackErrors, fn: F) -> F:
-    """`fn` with every Exception logged and counted instead of raised into the caller's thread."""
+def guarded(name: str, errors: CallbackErrors, fn: Callable[P, R]) -> Callable[P, R | None]:
+    """`fn` with every Exception logged and counted instead of raised into the caller's thread (it then
+    returns None)."""
 
     @functools.wraps(fn)
-    def call(*args: Any, **kwargs: Any) -> Any:
+    def call(*args: P.args, **kwargs: P.kwargs) -> R | None:
         try:
             return fn(*args, **kwargs)
         except Exception:
@@ -74,7 +76,7 @@ def guarded(name: str, errors: CallbackErrors, fn: F) -> F:
             log.exception("%s failed (%d so far); carrying on", name, errors[name])
             return None
 
-    return call  # type: ignore[return-value]
+    return call
 
 
 def watchdog_ok(

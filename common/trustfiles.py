@@ -136,9 +136,10 @@ def _json_document(data: bytes) -> object | None:
             return None
         text = rest
     try:
-        return json.loads(text)
+        parsed: object = json.loads(text)
     except (UnicodeDecodeError, json.JSONDecodeError):
         return None
+    return parsed
 
 
 def read_dsc_list(document: object, name: str, purpose: str = "dcc") -> TrustRead:
@@ -152,8 +153,10 @@ def read_dsc_list(document: object, name: str, purpose: str = "dcc") -> TrustRea
         if not isinstance(item, dict):
             read.skipped.append(Skipped(where, "not an object"))
             continue
-        country = item.get("country") if isinstance(item.get("country"), str) else ""
-        kid = item.get("kid") if isinstance(item.get("kid"), str) else ""
+        country = item.get("country")
+        country = country if isinstance(country, str) else ""
+        kid = item.get("kid")
+        kid = kid if isinstance(kid, str) else ""
         where = " ".join(x for x in (where, country, f"kid={kid}" if kid else "") if x)
         cert_type = item.get("certificateType", "DSC")
         if cert_type != "DSC":

@@ -29,7 +29,7 @@ from kiosk.simulate import script_for, write_replay_folder
 from kiosk.verify.flags import FlagStatus, FlagStore, PersonFlag
 from kiosk.verify.policy import PolicyConfig
 from kiosk.verify.verifier import Verifier
-from provisioning.issuer import create_issuer_key, mint_pass
+from provisioning.issuer import IssuerKey, create_issuer_key, mint_pass
 
 # Synthetic people (never real data).
 AN = "001099012345|123456789|Nguyễn Văn An|01011999|Nam|Thôn 1, Xã A, Huyện B, Tỉnh C|15082021"
@@ -57,7 +57,7 @@ def demo_world(now: datetime) -> DemoWorld:
         1,
     )
 
-    def pass_for(key, id_number: str, name: str, dob: str, days: float) -> str:  # type: ignore[no-untyped-def]
+    def pass_for(key: IssuerKey, id_number: str, name: str, dob: str, days: float) -> str:
         start = now - timedelta(days=2)
         return mint_pass(
             key,

@@ -19,7 +19,7 @@ from common.keyfiles import write_private, write_private_key
 from demo.mosquitto import free_port
 from hub.flag_publisher import write_public_key
 from kiosk.simulate import script_for, write_replay_folder
-from provisioning.issuer import create_issuer_key, mint_pass, save_issuer_key
+from provisioning.issuer import IssuerKey, create_issuer_key, mint_pass, save_issuer_key
 
 FLAGGED_ID = "079084012345"
 FLAGGED_NAME = "Lê Văn Cường"
@@ -58,7 +58,7 @@ def crowd(keys: Path, trust_dir: Path, now: datetime) -> list[str]:
     shutil.copy(public, trust_dir)
     forger = create_issuer_key("VN-HN-DEMO")
 
-    def pass_for(key, id_number: str, name: str, dob: str, days: float) -> str:  # type: ignore[no-untyped-def]
+    def pass_for(key: IssuerKey, id_number: str, name: str, dob: str, days: float) -> str:
         return mint_pass(
             key,
             id_number=id_number,

@@ -17,7 +17,7 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -130,6 +130,10 @@ def to_db_time(t: dt.datetime) -> dt.datetime:
     return t.astimezone(dt.UTC).replace(tzinfo=None)
 
 
+@overload
+def from_db_time(t: dt.datetime) -> dt.datetime: ...
+@overload
+def from_db_time(t: None) -> None: ...
 def from_db_time(t: dt.datetime | None) -> dt.datetime | None:
-    """Aware UTC time from its stored form."""
+    """Aware UTC time from its stored form (a NOT NULL column's value is never None)."""
     return None if t is None else t.replace(tzinfo=dt.UTC)

@@ -99,7 +99,7 @@ class FlagPublisher:
         )
         if tls:
             self._client.tls_set(ca_certs=tls["ca_file"], certfile=tls["cert_file"], keyfile=tls["key_file"])
-        self._client.reconnect_delay_set(0.2, 10)
+        self._client.reconnect_delay_set(0.2, 10)  # type: ignore[arg-type]  # annotated int; a float sleeps fine
         # Guarded: both callbacks read the database; paho would re-raise an error out of its
         # network thread and no flag would leave the hub again.
         self.callback_errors = CallbackErrors()

@@ -85,7 +85,7 @@ def fleet_view(db: Database, *, now: dt.datetime, stale_after_s: float) -> list[
         heard = from_db_time(max((t for t in (row["last_seen"], row["status_at"]) if t), default=None))
         age = None if heard is None else max(0.0, (now - heard).total_seconds())
         online = status.get("state") == "online"
-        clock = status.get("clock") if isinstance(status.get("clock"), dict) else {}
+        clock: dict[str, Any] = status["clock"] if isinstance(status.get("clock"), dict) else {}
         out.append(
             {
                 "kiosk_id": row["kiosk_id"],

@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -158,7 +159,7 @@ def store_events_detailed(
 
 
 def store_many(
-    db: Database, batches: list[tuple[str | None, list[Any]]], *, now: dt.datetime, in_order: bool = False
+    db: Database, batches: Sequence[tuple[str | None, list[Any]]], *, now: dt.datetime, in_order: bool = False
 ) -> list[StoreResult]:
     """Several batches (each with the kiosk that sent it) in ONE transaction: one commit, one fsync.
 

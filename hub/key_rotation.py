@@ -92,7 +92,11 @@ def prepare_rotation(db: Database, signing_key: Path, now: dt.datetime) -> Annou
 
 def kiosks_without(fleet: list[dict[str, Any]], kid: str) -> list[str]:
     """Kiosks whose last status does not list `kid` among the hub keys they trust."""
-    return [str(k["kiosk_id"]) for k in fleet if kid not in (k.get("hub_keys") or [])]
+    return [str(k["kiosk_id"]) for k in fleet if not _lists(k.get("hub_keys"), kid)]
+
+
+def _lists(hub_keys: object, kid: str) -> bool:
+    return isinstance(hub_keys, list) and kid in hub_keys
 
 
 @dataclass(frozen=True)

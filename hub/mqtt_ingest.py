@@ -95,7 +95,7 @@ class IngestWorker:
         )
         if tls:
             self._client.tls_set(ca_certs=tls["ca_file"], certfile=tls["cert_file"], keyfile=tls["key_file"])
-        self._client.reconnect_delay_set(0.2, 10)
+        self._client.reconnect_delay_set(0.2, 10)  # type: ignore[arg-type]  # annotated int; a float sleeps fine
         # Guarded: paho re-raises a callback's exception, which would end its network thread.
         errors = self.callback_errors
         self._client.on_connect = guarded("ingest.on_connect", errors, self._on_connect)
@@ -218,7 +218,7 @@ class IngestWorker:
                 self._client.publish(topics.acks(kiosk_id), encode_ack(acked), qos=1)
         return still_waiting
 
-    def _status(self, kiosk_id: str, payload: bytes) -> None:
+    def _status(self, kiosk_id: str, payload: bytes | bytearray) -> None:
         if self._on_status is None or not payload or len(payload) > MAX_STATUS_BYTES:
             return
         try:

@@ -50,7 +50,7 @@ class Contact:
         return abs(self.their_passage - self.person_passage)
 
 
-def _passage(row: sa.Row[tuple[object, ...]]) -> Passage:
+def _passage(row: sa.Row) -> Passage:  # bare: Row's type parameters differ between SQLAlchemy 2.0 and 2.1
     m = row._mapping
     scanned = from_db_time(m["scanned_at"])
     assert scanned is not None

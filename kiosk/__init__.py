@@ -1,3 +1,3 @@
-"""Kiosk firmware: camera -> decode -> verify -> decide -> indicate -> record -> publish."""
+"""Kiosk firmware: camera -> decode -> verify -> decide -> record -> indicate -> publish."""
 
 from common.version import __version__ as __version__

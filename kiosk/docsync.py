@@ -60,11 +60,11 @@ class DocSync:
             return self._complete(head, update.kid)
         if update.type == "doc.chunk":
             chunk = docchunks.decode_chunk(update)
-            head = self.heads.get(chunk.name)
-            if head is None or (chunk.version, chunk.count, chunk.sha256) != (
-                head.version,
-                head.count,
-                head.sha256,
+            fetching = self.heads.get(chunk.name)
+            if fetching is None or (chunk.version, chunk.count, chunk.sha256) != (
+                fetching.version,
+                fetching.count,
+                fetching.sha256,
             ):
                 raise WireError(
                     f"a chunk of {chunk.name} version {chunk.version}, which is not being fetched"
@@ -75,7 +75,7 @@ class DocSync:
                     " VALUES (?, ?, ?, ?, ?)",
                     [chunk.name, chunk.version, chunk.index, chunk.sha256, chunk.data],
                 )
-            return self._complete(head, update.kid)
+            return self._complete(fetching, update.kid)
         raise WireError(f"not a document update: {update.type}")
 
     def _have(self, head: docchunks.DocHead) -> dict[int, bytes]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -40,7 +40,7 @@ class ScannedCode(Protocol):
 
 
 class Scanner(Protocol):
-    def scan(self, gray: np.ndarray, now: float) -> list[ScannedCode]:
+    def scan(self, gray: np.ndarray, now: float) -> Sequence[ScannedCode]:
         """New codes in this frame (already de-duplicated), possibly none."""
         ...
 

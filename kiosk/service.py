@@ -1,4 +1,8 @@
-"""The kiosk service: one process wiring camera -> decode -> verify -> record -> indicate -> publish.
+"""The kiosk service: the composition root of one process wiring camera -> decode -> verify -> record ->
+indicate -> publish, its run loop and its shutdown.
+
+The parts it wires do the work: kiosk/pipeline.py the scans, kiosk/officer_desk.py what an officer does,
+kiosk/hubdocs.py the trust list and rules the hub pushes, kiosk/flagsync.py the flags.
 
 Start-up validates everything once (config, trust material, flags, hub key) and fails loudly if
 something is wrong; after that nothing is fatal: a lost camera is reopened, a missing network is
@@ -12,7 +16,6 @@ recorded stays in the store for the next start.
 
 from __future__ import annotations
 
-import json
 import logging
 import signal
 import threading
@@ -25,7 +28,7 @@ from typing import Any
 from gpiozero.pins import Factory
 
 from common.flagkey import DEFAULT_KEY, read_flag_key
-from common.healthrules import RuleError, RuleSet, rules_in_document
+from common.healthrules import RuleSet
 from common.liveness import Heartbeats, watchdog_ok
 from common.sdnotify import SystemdNotifier, watchdog_interval_s
 from common.valuesets import load_value_sets
@@ -38,11 +41,12 @@ from kiosk.decode import FrameScanner
 from kiosk.display import Indicator
 from kiosk.display.buttons import OfficerButtons
 from kiosk.flagsync import FlagSync
+from kiosk.hubdocs import HubDocuments
 from kiosk.mqtt.link import KioskLink
-from kiosk.officer import OfficerInputError, manual_declaration, officer_decision, officer_target
+from kiosk.officer_desk import OfficerDesk
 from kiosk.pipeline import Decision, ScanPipeline, run_until_stopped
-from kiosk.record import event_fields, passage_fields
-from kiosk.screen.server import ActionRefused, ScreenServer
+from kiosk.record import passage_fields
+from kiosk.screen.server import ScreenServer
 from kiosk.screen.state import ScreenState
 from kiosk.store import KioskStore
 from kiosk.verify.flags import FlagStore, load_flag_file
@@ -50,9 +54,7 @@ from kiosk.verify.kiosk_trust import KioskTrust
 from kiosk.verify.verdict import Verdict
 from kiosk.verify.verifier import Verifier
 from wire.envelope import Signed, load_public_key
-from wire.errors import WireError
 from wire.events import parse_time
-from wire.rules import RULES_TYPE, decode_rules
 
 log = logging.getLogger(__name__)
 
@@ -115,14 +117,16 @@ class KioskService:
         verify_lock = threading.Lock()
         # The one owner of flag state: the stored list (or, on a first start, the provisioned file).
         self.flag_sync = FlagSync(self.store, flags, verify_lock).load()
-        self._value_sets = load_value_sets(config.verify.value_sets) if config.verify.value_sets else {}
+        value_sets = load_value_sets(config.verify.value_sets) if config.verify.value_sets else {}
         rules = (
             RuleSet.from_paths(config.verify.rules, config.verify.value_sets) if config.verify.rules else None
         )
         self.trust = KioskTrust(config.verify.trust)
         self.verifier = GuardedVerifier(Verifier(self.trust.store, flags, config.policy, rules), verify_lock)
-        self._replay_trust_list()
-        self._replay_rules()
+        self.hub_documents = HubDocuments(
+            self.store, self.trust, self.verifier.verifier, verify_lock, value_sets
+        )
+        self.hub_documents.replay()
         self.scanner = FrameScanner(config.decode)
         self.indicator = Indicator(config.indicator, pin_factory=pin_factory)
         self.time_floor = TimeFloor(state_dir / TIME_FLOOR_FILE)
@@ -153,7 +157,7 @@ class KioskService:
                 config.kiosk.kiosk_id,
                 self.store,
                 hub_keys=hub_keys,
-                on_update=self._apply_update,
+                on_update=self.hub_documents.apply,
                 on_signed=self._hub_signed,
                 status_extra=self.status_fields,
                 heartbeats=self.heartbeats,
@@ -165,18 +169,30 @@ class KioskService:
         self.screen_state = ScreenState(
             config.indicator.hold_s, assisted=config.kiosk.mode == "assisted", clock=monotonic
         )
+        self.officer = OfficerDesk(
+            kiosk_id=config.kiosk.kiosk_id,
+            checkpoint_id=config.kiosk.checkpoint_id,
+            policy=config.policy,
+            flags=flags,
+            verify_lock=verify_lock,
+            clock=self.clock,
+            store=self.store,
+            indicator=self.indicator,
+            screen_state=self.screen_state,
+            recorded=self._officer_recorded,
+            nudge=self._nudge_link,
+            officer_on_duty=config.buttons.officer_id,
+        )
         self.screen: ScreenServer | None = None
         if config.screen.enabled:
             self.screen = ScreenServer(
                 self.screen_state, config.screen.host, config.screen.port,
-                on_officer=self._officer_action, on_manual=self._manual_declaration,
+                on_officer=self.officer.action, on_manual=self.officer.manual,
                 allowed_hosts=config.screen.allowed_hosts,
             )  # fmt: skip
-        self._last_shown: tuple[Verdict, str, bytes] | None = None  # (verdict, event_id, raw) on screen
-        self._officer_on_duty = config.buttons.officer_id  # who a physical button press is recorded as
         self.buttons: OfficerButtons | None = None
         if config.kiosk.mode == "assisted":
-            self.buttons = OfficerButtons(config.buttons, self._button_action, pin_factory=pin_factory)
+            self.buttons = OfficerButtons(config.buttons, self.officer.button, pin_factory=pin_factory)
         self.stop_event = threading.Event()
         self._started = time.monotonic()
 
@@ -190,74 +206,19 @@ class KioskService:
         event = self.store.record(fields)
         self._recorded_at(decision.clock)
         event_id = event.event_id if event is not None else fields["event_id"]
-        self._last_shown = (decision.verdict, event_id, decision.code.raw)
+        self.officer.scanned(decision.verdict, event_id, decision.code.raw)
         self.screen_state.show(decision.verdict, event_id)
+        self._nudge_link()
+
+    def _nudge_link(self) -> None:
+        """A passage was recorded: the link publishes it now rather than at its next poll."""
         if self.link is not None:
             self.link.nudge()
 
-    def _record_officer(
-        self, verdict: Verdict, raw: bytes | None, mode: str, officer: str, override: bool | None
-    ) -> str:
-        reading = self.clock.read()
-        fields = event_fields(
-            verdict, reading, raw, self.config.kiosk.kiosk_id, self.config.kiosk.checkpoint_id,
-            mode, self.flags.version, officer_id=officer, override=override,
-        )  # fmt: skip
-        self.store.record(fields)
+    def _officer_recorded(self, verdict: Verdict, mode: str, reading: ClockReading) -> None:
+        """An officer's passage is stored (kiosk/officer_desk.py), before its light shows: it raises the
+        time floor like a scan's; the verdict and mode are there for whatever counts passages."""
         self._recorded_at(reading)
-        self.indicator.show(verdict.outcome)
-        self.screen_state.show(verdict, fields["event_id"])
-        if self.link is not None:
-            self.link.nudge()
-        return str(fields["event_id"])
-
-    def _officer_action(self, body: dict[str, Any]) -> dict[str, Any]:
-        """Confirm or override the verdict on screen; recorded as an assisted passage with the officer id."""
-        shown = self._last_shown
-        try:
-            event_id = officer_target(body.get("event_id"), self.screen_state.current_event_id())
-            if shown is None or shown[1] != event_id:
-                raise OfficerInputError("the verdict on screen has changed; nothing was recorded")
-            officer, verdict = officer_decision(
-                shown[0], body.get("action"), body.get("verdict"), body.get("officer_id")
-            )
-        except OfficerInputError as exc:
-            raise ActionRefused(str(exc)) from None
-        override = body.get("action") == "override"
-        event_id = self._record_officer(verdict, shown[2], "assisted", officer, override)
-        self._officer_on_duty = officer
-        # The screen now shows the officer's passage (its own event id) for the same scan: a second
-        # action (an override after a confirmation) still refers to the scanned verdict.
-        self._last_shown = (shown[0], event_id, shown[2])
-        return {"message": verdict.message_vi, "verdict": verdict.outcome.value, "event_id": event_id}
-
-    def _button_action(self, body: dict[str, Any]) -> None:
-        """A physical button: the same action as on the screen, by the officer on duty."""
-        if self._officer_on_duty is None:
-            log.warning("officer button pressed, but no officer has identified on the screen yet")
-            return
-        try:
-            on_screen = self.screen_state.current_event_id()  # the button acts on what the officer sees
-            result = self._officer_action(
-                {**body, "officer_id": self._officer_on_duty, "event_id": on_screen}
-            )
-        except (ActionRefused, OfficerInputError) as exc:
-            log.info("officer button: %s", exc)
-            return
-        log.info("officer button: %s recorded", result["verdict"])
-
-    def _manual_declaration(self, body: dict[str, Any]) -> dict[str, Any]:
-        reading = self.clock.read()
-        try:
-            with self.verifier.lock:
-                officer, verdict = manual_declaration(
-                    self.flags, self.config.policy, body, reading.now, reading.context().flag_end_cutoff()
-                )
-        except OfficerInputError as exc:
-            raise ActionRefused(str(exc)) from None
-        event_id = self._record_officer(verdict, None, "manual", officer, None)
-        self._officer_on_duty = officer
-        return {"message": verdict.message_vi, "verdict": verdict.outcome.value, "event_id": event_id}
 
     def _recorded_at(self, reading: ClockReading) -> None:
         """A passage recorded with a trusted clock raises the time floor (kiosk/clock.py)."""
@@ -269,59 +230,6 @@ class KioskService:
         signed_at = parse_time(message.issued_at)
         if signed_at is not None:
             self.time_floor.saw_hub_time(signed_at)
-
-    def _apply_update(self, update: Signed) -> None:
-        """Trust, rules and commands from the hub (already verified and version-checked by the link;
-        flag updates go to `self.flag_sync`)."""
-        if update.type == "trust":
-            self._apply_trust_list(update)  # parsed outside the lock, swapped in under it
-        elif update.type == RULES_TYPE:
-            self._apply_rules(update)  # likewise: compiled outside the lock
-        elif update.type == "command":
-            log.info("command from hub: %s", update.payload.get("action"))
-
-    def _apply_trust_list(self, update: Signed) -> None:
-        """Provisioned key files plus the hub's verified list; keys the hub dropped stop being trusted."""
-        self.trust.apply(update, self.verifier.lock)
-        self.store.save_document("trust-list", update.version, json.dumps(update.payload))
-
-    def _apply_rules(self, update: Signed) -> None:
-        """The hub's verified rule set replaces the provisioned one from the next scan on, and is kept for
-        restarts. Value sets: the shipped ones, then the provisioned files, then the document's own."""
-        doc = decode_rules(update)
-        try:
-            raw, doc_sets = rules_in_document(doc, f"hub rules v{update.version}")
-            rules = RuleSet.from_document(
-                {"rules": raw, "value_sets": {**self._value_sets, **(doc_sets or {})}},
-                update.version,
-                f"hub rules v{update.version}",
-            )
-        except RuleError as exc:
-            raise WireError(str(exc)) from None
-        with self.verifier.lock:  # a scan sees the old set or the new one, never a half
-            self.verifier.verifier.rules = rules
-        self.store.save_document("rules", update.version, json.dumps(update.payload))
-        log.info("health rules version %d applied (%d rules)", update.version, len(rules))
-
-    def _replay_rules(self) -> None:
-        saved = self.store.document("rules")
-        if saved is None:
-            return
-        version, body = saved
-        try:
-            self._apply_rules(Signed(RULES_TYPE, version, "", json.loads(body), ""))
-        except (WireError, ValueError) as exc:
-            log.warning("saved health rules no longer apply (%s): waiting for the hub's", exc)
-
-    def _replay_trust_list(self) -> None:
-        saved = self.store.document("trust-list")
-        if saved is None:
-            return
-        version, body = saved
-        try:
-            self.trust.apply(Signed("trust", version, "", json.loads(body), ""))  # saved already
-        except (WireError, ValueError) as exc:
-            log.warning("saved trust list no longer applies (%s): waiting for the hub's", exc)
 
     def _camera_event(self, kind: str, detail: str) -> None:
         self._camera_events[kind] = self._camera_events.get(kind, 0) + 1

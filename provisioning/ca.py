@@ -76,7 +76,10 @@ class CertificateAuthority:
         key = serialization.load_pem_private_key(key_pem, password=None)
         if not isinstance(key, ec.EllipticCurvePrivateKey):
             raise ValueError("only EC CA keys are supported")
-        if key.public_key().public_numbers() != cert.public_key().public_numbers():  # type: ignore[union-attr]
+        cert_key = cert.public_key()
+        if not isinstance(cert_key, ec.EllipticCurvePublicKey) or (
+            key.public_key().public_numbers() != cert_key.public_numbers()
+        ):
             raise ValueError("CA key does not match the CA certificate")
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)

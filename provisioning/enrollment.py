@@ -41,7 +41,7 @@ class EnrollmentBook:
         conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         self.db = sqlite_utils.Database(conn)
         self.db.execute("PRAGMA journal_mode=WAL")
-        self.db["enrollment_tokens"].create(
+        self.db.table("enrollment_tokens").create(
             {"token_hash": str, "kiosk_id": str, "expires_at": str, "used_at": str},
             pk="token_hash",
             if_not_exists=True,
@@ -49,7 +49,7 @@ class EnrollmentBook:
 
     def issue(self, kiosk_id: str, now: datetime, ttl: timedelta = timedelta(hours=24)) -> str:
         token = secrets.token_urlsafe(24)
-        self.db["enrollment_tokens"].insert(
+        self.db.table("enrollment_tokens").insert(
             {
                 "token_hash": _digest(token),
                 "kiosk_id": kiosk_id,
@@ -61,7 +61,7 @@ class EnrollmentBook:
 
     def kiosk_for(self, token: str) -> str | None:
         """The kiosk id a token was issued for (used, expired or not), or None for an unknown token."""
-        rows = list(self.db["enrollment_tokens"].rows_where("token_hash = ?", [_digest(token)]))
+        rows = list(self.db.table("enrollment_tokens").rows_where("token_hash = ?", [_digest(token)]))
         return rows[0]["kiosk_id"] if rows else None
 
     def cancel(self, kiosk_id: str, now: datetime) -> int:
@@ -94,7 +94,7 @@ class EnrollmentBook:
         return Enrollment(kiosk_id, certificate)
 
     def _why(self, token: str, kiosk_id: str, now: datetime) -> str:
-        rows = list(self.db["enrollment_tokens"].rows_where("token_hash = ?", [_digest(token)]))
+        rows = list(self.db.table("enrollment_tokens").rows_where("token_hash = ?", [_digest(token)]))
         if not rows:
             return "unknown enrollment token"
         row = rows[0]

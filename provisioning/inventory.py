@@ -85,7 +85,7 @@ class KioskRegistry:
         conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         self.db = sqlite_utils.Database(conn)
         self.db.execute("PRAGMA journal_mode=WAL")
-        self.db["kiosks"].create(
+        self.db.table("kiosks").create(
             {
                 "kiosk_id": str,
                 "checkpoint_id": str,
@@ -102,7 +102,7 @@ class KioskRegistry:
             pk="kiosk_id",
             if_not_exists=True,
         )
-        self.db["certificates"].create(
+        self.db.table("certificates").create(
             {
                 "serial": str,
                 "kiosk_id": str,
@@ -114,20 +114,20 @@ class KioskRegistry:
             pk="serial",
             if_not_exists=True,
         )
-        self.db["settings"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
+        self.db.table("settings").create({"key": str, "value": str}, pk="key", if_not_exists=True)
 
     # -- kiosks -----------------------------------------------------------------------------------
 
     def get(self, kiosk_id: str) -> KioskRecord | None:
-        rows = list(self.db["kiosks"].rows_where("kiosk_id = ?", [kiosk_id]))
+        rows = list(self.db.table("kiosks").rows_where("kiosk_id = ?", [kiosk_id]))
         return KioskRecord(**rows[0]) if rows else None
 
     def all(self) -> list[KioskRecord]:
-        return [KioskRecord(**row) for row in self.db["kiosks"].rows_where(order_by="kiosk_id")]
+        return [KioskRecord(**row) for row in self.db.table("kiosks").rows_where(order_by="kiosk_id")]
 
     def enroll(self, record: KioskRecord) -> None:
         """Insert or replace the kiosk's record as pending (re-enrollment keeps its certificates)."""
-        self.db["kiosks"].upsert(asdict(record), pk="kiosk_id")
+        self.db.table("kiosks").upsert(asdict(record), pk="kiosk_id")
 
     def ids(self, *statuses: str) -> list[str]:
         marks = ",".join("?" for _ in statuses)
@@ -141,12 +141,12 @@ class KioskRegistry:
         changes: dict[str, Any] = {"status": status}
         if column:
             changes[column] = now.isoformat()
-        self.db["kiosks"].update(kiosk_id, changes)
+        self.db.table("kiosks").update(kiosk_id, changes)
 
     # -- certificates -----------------------------------------------------------------------------
 
     def add_certificate(self, kiosk_id: str, cert: x509.Certificate) -> None:
-        self.db["certificates"].insert(
+        self.db.table("certificates").insert(
             {
                 "serial": f"{cert.serial_number:x}",
                 "kiosk_id": kiosk_id,
@@ -159,12 +159,12 @@ class KioskRegistry:
 
     def certificates(self, kiosk_id: str, include_revoked: bool = False) -> list[x509.Certificate]:
         where = "kiosk_id = ?" + ("" if include_revoked else " AND revoked_at IS NULL")
-        rows = self.db["certificates"].rows_where(where, [kiosk_id], order_by="not_before")
+        rows = self.db.table("certificates").rows_where(where, [kiosk_id], order_by="not_before")
         return [x509.load_pem_x509_certificate(row["pem"].encode("ascii")) for row in rows]
 
     def mark_revoked(self, certs: list[x509.Certificate], now: datetime) -> None:
         for cert in certs:
-            self.db["certificates"].update(f"{cert.serial_number:x}", {"revoked_at": now.isoformat()})
+            self.db.table("certificates").update(f"{cert.serial_number:x}", {"revoked_at": now.isoformat()})
 
     def latest_expiry(self, kiosk_id: str) -> str | None:
         row = self.db.execute(
@@ -175,11 +175,11 @@ class KioskRegistry:
     # -- broker settings --------------------------------------------------------------------------
 
     def broker(self) -> BrokerRecord | None:
-        rows = list(self.db["settings"].rows_where("key = ?", ["broker"]))
+        rows = list(self.db.table("settings").rows_where("key = ?", ["broker"]))
         return BrokerRecord.from_json(rows[0]["value"]) if rows else None
 
     def set_broker(self, record: BrokerRecord) -> None:
-        self.db["settings"].upsert({"key": "broker", "value": record.to_json()}, pk="key")
+        self.db.table("settings").upsert({"key": "broker", "value": record.to_json()}, pk="key")
 
     def hub_users(self) -> tuple[str, ...]:
         """Every name the hub connects as: the broker's hub users and the identities `hub certs` issued."""
@@ -188,8 +188,8 @@ class KioskRegistry:
 
     def set_hub_identities(self, names: list[str]) -> None:
         """The hub connections `provision hub certs` issued certificates for (broker config uses them)."""
-        self.db["settings"].upsert({"key": "hub_identities", "value": json.dumps(names)}, pk="key")
+        self.db.table("settings").upsert({"key": "hub_identities", "value": json.dumps(names)}, pk="key")
 
     def hub_identities(self) -> tuple[str, ...]:
-        rows = list(self.db["settings"].rows_where("key = ?", ["hub_identities"]))
+        rows = list(self.db.table("settings").rows_where("key = ?", ["hub_identities"]))
         return tuple(json.loads(rows[0]["value"])) if rows else ()

@@ -46,8 +46,8 @@ class RegistryState:
     released: threading.Event = field(default_factory=threading.Event)  # ends stalls
     events: dict[str, dict[str, Any]] = field(default_factory=dict)  # event_id -> body, first copy
     arrivals: list[str] = field(default_factory=list)  # event_ids in the order first accepted
-    keys: dict[str, list[str]] = field(default_factory=dict)  # Idempotency-Key -> event_ids
-    requests: list[tuple[str, list[str], int]] = field(default_factory=list)  # (key, ids, status answered)
+    keys: dict[str, list[str | None]] = field(default_factory=dict)  # Idempotency-Key -> event_ids
+    requests: list[tuple[str, list[str | None], int]] = field(default_factory=list)  # (key, ids, status)
     flags: list[dict[str, Any]] = field(default_factory=list)  # flag changes, version = index + 1
 
     def add_flag(self, target: str, status: str, *, lifted: bool = False, **extra: Any) -> int:

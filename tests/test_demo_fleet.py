@@ -31,7 +31,7 @@ def test_scripted_demo_turns_the_flagged_person_red_everywhere_and_exits_0() -> 
     assert len(re.findall(r"is RED at kiosk-", out)) == 3
     assert "every passage is at the hub and the registry" in out
     assert "Traceback" not in result.stderr
-    workdir = Path(re.search(r"^  files      (\S+)", out, re.M).group(1))  # type: ignore[union-attr]
+    workdir = Path(re.search(r"^  files      (\S+)", out, re.M).group(1))
     try:
         assert_logs_hold_no_personal_data_or_secrets(workdir)
     finally:

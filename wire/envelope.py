@@ -102,7 +102,7 @@ def seal(
 
 
 def open_envelope(
-    data: bytes, trusted: dict[str, Ed25519PublicKey], expected_type: str | None = None
+    data: bytes | bytearray, trusted: dict[str, Ed25519PublicKey], expected_type: str | None = None
 ) -> Signed:
     """Verify and decode, or raise WireError saying why (unsigned, unknown key, forged, wrong type)."""
     if len(data) > MAX_ENVELOPE_BYTES:

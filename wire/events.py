@@ -258,7 +258,7 @@ def encode_events(events: list[PassageEvent]) -> bytes:
     return b"[" + b",".join(e.to_json() for e in events) + b"]"
 
 
-def _loads(payload: bytes) -> Any:
+def _loads(payload: bytes | bytearray) -> Any:  # paho types a message's payload so
     if len(payload) > MAX_MESSAGE_BYTES:
         raise WireError(f"message of {len(payload)} bytes exceeds {MAX_MESSAGE_BYTES}")
     try:
@@ -269,7 +269,7 @@ def _loads(payload: bytes) -> Any:
         raise WireError(f"not JSON: {str(exc)[:200]}") from None
 
 
-def decode_batch(payload: bytes) -> list[Any]:
+def decode_batch(payload: bytes | bytearray) -> list[Any]:
     """A message's events as parsed JSON items, within the size and batch limits; not validated yet.
 
     The hub validates each item on its own (`PassageEvent.from_dict`), so one bad event in a batch is
@@ -290,7 +290,7 @@ def encode_ack(event_ids: list[str]) -> bytes:
     return json.dumps({"event_ids": list(event_ids)}, separators=(",", ":")).encode()
 
 
-def decode_ack(payload: bytes) -> list[str]:
+def decode_ack(payload: bytes | bytearray) -> list[str]:
     data = _loads(payload)
     ids = data.get("event_ids") if isinstance(data, dict) else None
     if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):

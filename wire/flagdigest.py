@@ -42,7 +42,8 @@ def _mix(x: np.ndarray) -> np.ndarray:
     x = x * _M1
     x = x ^ (x >> _U64(27))
     x = x * _M2
-    return x ^ (x >> _U64(31))
+    mixed: np.ndarray = x ^ (x >> _U64(31))  # numpy types an operator on an untyped-dtype array as Any
+    return mixed
 
 
 def entry_hashes(

@@ -27,7 +27,7 @@ import base64
 import binascii
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 
@@ -184,11 +184,15 @@ def delta_head(update: Signed) -> FlagHead | None:
     return None if head is None else parse_head(update.version, head)
 
 
+def _is_count(x: object) -> TypeGuard[int]:
+    return isinstance(x, int) and not isinstance(x, bool) and x >= 0
+
+
 def parse_head(version: int, p: Any) -> FlagHead:
     if not isinstance(p, dict):
         raise WireError("flags.head: payload must be an object")
     count, revocations, buckets = p.get("count"), p.get("revocations"), p.get("buckets")
-    if not all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in (count, revocations)):
+    if not (_is_count(count) and _is_count(revocations)):
         raise WireError("flags.head: count and revocations must be non-negative integers")
     if not isinstance(buckets, list) or len(buckets) != flagdigest.NBUCKETS:
         raise WireError(f"flags.head: buckets must be a list of {flagdigest.NBUCKETS} sums")

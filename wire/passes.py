@@ -25,6 +25,7 @@ import datetime as dt
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import base45
 
@@ -122,17 +123,23 @@ def decode_claims(payload: bytes) -> PassClaims:
     if len(parsed_windows) != len(windows):
         raise PassFormatError("pass_scope_invalid")
     claims = PassClaims(
-        issuer=raw.get(CWT_ISS),  # type: ignore[arg-type]  # checked in _check
-        iat=raw.get(CWT_IAT),  # type: ignore[arg-type]
-        exp=raw.get(CWT_EXP),  # type: ignore[arg-type]
-        pass_id=raw.get(CWT_CTI),  # type: ignore[arg-type]
-        id_number=body.get(1),  # type: ignore[arg-type]
-        name=body.get(2),  # type: ignore[arg-type]
-        dob=body.get(3),  # type: ignore[arg-type]
+        issuer=_claim(raw, CWT_ISS),
+        iat=_claim(raw, CWT_IAT),
+        exp=_claim(raw, CWT_EXP),
+        pass_id=_claim(raw, CWT_CTI),
+        id_number=_claim(body, 1),
+        name=_claim(body, 2),
+        dob=_claim(body, 3),
         scope=PassScope(tuple(zones), parsed_windows, scope_raw.get(3)),
     )
     _check(claims)
     return claims
+
+
+def _claim(claims: Mapping[Any, Any], key: int) -> Any:
+    """A claim as decoded, of whatever type it came in (None when absent): `_check` refuses any that is
+    not of its declared type, so a PassClaims is only ever returned typed as it says."""
+    return claims.get(key)
 
 
 def _check(c: PassClaims) -> None:
@@ -171,7 +178,8 @@ def _real_date(text: str) -> bool:
 
 def to_text(cose: bytes) -> str:
     """The QR text of a pass."""
-    return PREFIX + base45.b45encode(cose).decode("ascii")
+    encoded: bytes = base45.b45encode(cose)  # base45 has no annotations
+    return PREFIX + encoded.decode("ascii")
 
 
 def is_pass_text(raw: bytes) -> bool:
@@ -186,6 +194,7 @@ def from_text(raw: bytes) -> bytes:
         raise PassFormatError("payload_too_large")
     body = raw[len(PREFIX) :]
     try:
-        return base45.b45decode(body.decode("ascii"))
+        decoded: bytes = base45.b45decode(body.decode("ascii"))  # base45 has no annotations
+        return decoded
     except (ValueError, UnicodeDecodeError) as exc:
         raise PassFormatError("base45_invalid") from exc

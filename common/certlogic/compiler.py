@@ -96,7 +96,7 @@ class _Compiler:
             return self.dcc_date_of_birth(values, here)
         raise CertLogicError(f'unrecognised operator: "{operator}"')  # unreachable after validation
 
-    def operands(self, values: list, here: str) -> list[Evaluator]:
+    def operands(self, values: list[Any], here: str) -> list[Evaluator]:
         return [self.compile(value, f"{here}/{i}") for i, value in enumerate(values)]
 
     # -- data access ----------------------------------------------------------------------------
@@ -133,7 +133,7 @@ class _Compiler:
 
     # -- logic ----------------------------------------------------------------------------------
 
-    def if_(self, values: list, here: str) -> Evaluator:
+    def if_(self, values: list[Any], here: str) -> Evaluator:
         guard, then, otherwise = self.operands(values, here)
         where = f"{_where(here)}: if-guard"
 
@@ -147,7 +147,7 @@ class _Compiler:
 
         return if_
 
-    def and_(self, values: list, here: str) -> Evaluator:
+    def and_(self, values: list[Any], here: str) -> Evaluator:
         fns = self.operands(values, here)
         where = f"{_where(here)}: operand of and"
         if len(fns) == 2:
@@ -174,7 +174,7 @@ class _Compiler:
 
         return and_n
 
-    def not_(self, values: list, here: str) -> Evaluator:
+    def not_(self, values: list[Any], here: str) -> Evaluator:
         (operand,) = self.operands(values, here)
         where = f"{_where(here)}: operand of !"
 
@@ -190,7 +190,7 @@ class _Compiler:
 
     # -- comparisons ----------------------------------------------------------------------------
 
-    def equals(self, values: list, here: str) -> Evaluator:
+    def equals(self, values: list[Any], here: str) -> Evaluator:
         left, right = self.operands(values, here)
         where = _where(here)
 
@@ -199,12 +199,12 @@ class _Compiler:
             b = right(data)
             ta = type(a)
             if ta is type(b) and (ta is str or ta is int):
-                return a == b
+                return bool(a == b)  # a and b are JSON values (Any): == gives Any to mypy
             return strict_eq(a, b, where)
 
         return equals
 
-    def in_(self, values: list, here: str) -> Evaluator:
+    def in_(self, values: list[Any], here: str) -> Evaluator:
         where = _where(here)
         needle_expr, haystack_expr = values
         needle = self.compile(needle_expr, f"{here}/0")
@@ -243,7 +243,7 @@ class _Compiler:
         return in_
 
     def compare(
-        self, values: list, here: str, cmp: Callable[[Any, Any], bool], int_operands: bool
+        self, values: list[Any], here: str, cmp: Callable[[Any, Any], bool], int_operands: bool
     ) -> Evaluator:
         fns = self.operands(values, here)
         where = _where(here)
@@ -282,7 +282,7 @@ class _Compiler:
 
         return compare3
 
-    def plus(self, values: list, here: str) -> Evaluator:
+    def plus(self, values: list[Any], here: str) -> Evaluator:
         left, right = self.operands(values, here)
         where = _where(here)
         what = 'every operand of "+"'
@@ -303,7 +303,7 @@ class _Compiler:
 
     # -- date-times -----------------------------------------------------------------------------
 
-    def plus_time(self, values: list, here: str) -> Evaluator:
+    def plus_time(self, values: list[Any], here: str) -> Evaluator:
         operand = self.compile(values[0], f"{here}/0")
         self.nodes += 2
         amount = _literal_value(values[1])
@@ -325,7 +325,7 @@ class _Compiler:
 
         return plus_time_
 
-    def dcc_date_of_birth(self, values: list, here: str) -> Evaluator:
+    def dcc_date_of_birth(self, values: list[Any], here: str) -> Evaluator:
         (operand,) = self.operands(values, here)
         where = _where(here)
 
@@ -342,7 +342,7 @@ class _Compiler:
 
         return dcc_date_of_birth_
 
-    def extract_from_uvci(self, values: list, here: str) -> Evaluator:
+    def extract_from_uvci(self, values: list[Any], here: str) -> Evaluator:
         operand = self.compile(values[0], f"{here}/0")
         self.nodes += 1
         index = _literal_value(values[1])
@@ -371,7 +371,7 @@ class _Compiler:
 
     # -- reduction ------------------------------------------------------------------------------
 
-    def reduce(self, values: list, here: str) -> Evaluator:
+    def reduce(self, values: list[Any], here: str) -> Evaluator:
         operand = self.compile(values[0], f"{here}/0")
         before = self.nodes
         lambda_ = self.compile(values[1], f"{here}/1")

@@ -178,7 +178,7 @@ class _Validator:
         else:
             self.error(expr, pointer, f'unrecognised operator: "{js_string(operator)}"')
 
-    def check_var(self, expr: dict, pointer: str, path: Any) -> None:
+    def check_var(self, expr: dict[str, Any], pointer: str, path: Any) -> None:
         if not isinstance(path, str):
             self.error(expr, pointer, 'not of the form { "var": "<path>" }')
         elif path != "" and "" in path.split("."):

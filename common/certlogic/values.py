@@ -99,7 +99,7 @@ def truthy(value: Any, where: str) -> bool:
     if isinstance(value, (str, list, dict)):
         return len(value) > 0
     if is_int(value):
-        return value != 0
+        return bool(value != 0)
     raise CertLogicError(f"{where}: {describe(value)} is neither truthy nor falsy")
 
 

@@ -24,7 +24,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -92,6 +92,7 @@ class Forwarder:
             assert due is not None
             if due > now:
                 return StepResult("waiting", wait_until=due)
+            rows: Sequence[Any]  # rows of (id, event_id, attempts[, batch_key])
             if head.batch_key is not None:
                 rows = conn.execute(
                     sa.select(o.c.id, o.c.event_id, o.c.attempts)
@@ -214,7 +215,7 @@ class Forwarder:
                 pause(max(0.0, min(wait_s, self.config.max_backoff_s)))
 
 
-def _until_first_keyed(rows: list[Any]) -> list[Any]:
+def _until_first_keyed(rows: Sequence[Any]) -> list[Any]:
     """Stop a new batch before a row that already belongs to another batch (order and keys stay intact)."""
     out = []
     for r in rows:

@@ -70,9 +70,9 @@ def as_gray(image: np.ndarray) -> GrayImage:
     if image.ndim == 2:
         return np.ascontiguousarray(image)
     if image.ndim == 3 and image.shape[2] == 3:
-        return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        return np.asarray(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), dtype=np.uint8)  # uint8 already: no copy
     if image.ndim == 3 and image.shape[2] == 4:
-        return cv2.cvtColor(image, cv2.COLOR_BGRA2GRAY)
+        return np.asarray(cv2.cvtColor(image, cv2.COLOR_BGRA2GRAY), dtype=np.uint8)  # uint8 already: no copy
     if image.ndim == 3 and image.shape[2] == 1:
         return np.ascontiguousarray(image[:, :, 0])
     raise CorruptFrame(f"unexpected frame shape {image.shape}")

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from kiosk.camera.base import CorruptFrame, EndOfStream, Frame, FrameSource, SourceError
+from kiosk.camera.base import CorruptFrame, EndOfStream, Frame, FrameSource, GrayImage, SourceError
 
 log = logging.getLogger(__name__)
 
@@ -166,14 +166,14 @@ class LatestFrameCapture:
         finally:
             self._close_quietly()
 
-    def _publish(self, image: object) -> None:
+    def _publish(self, image: GrayImage) -> None:
         with self._cond:
             if self._latest is not None and self._latest.seq > self._taken_seq:
                 self.stats.dropped += 1
             self._seq += 1
             self._latest = Frame(
                 gray=image, seq=self._seq, captured_at=self._clock(), source=self.source.name
-            )  # type: ignore[arg-type]
+            )
             self.stats.frames += 1
             self._cond.notify_all()
 

@@ -154,6 +154,7 @@ def command(
     elif text == "-":
         raw = sys.stdin.buffer.read(64 * 1024).rstrip(b"\r\n")
     else:
-        raw = text.encode("utf-8")  # type: ignore[union-attr]  # text is set here
+        assert text is not None  # exactly one of TEXT and --image: checked above
+        raw = text.encode("utf-8")
     verdict = verifier.verify(raw, now, clock_trusted=not clock_untrusted)
     click.echo(json_text(verdict_json(verdict), indent=None))

@@ -26,8 +26,9 @@ escapes (`<SOH>`, GS1 parentheses) that HRI mode adds.
 
 from __future__ import annotations
 
+import functools
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -80,7 +81,13 @@ WHOLE_FRAME = (HISTOGRAM, CLAHE, SHARPEN, CENTER)
 def _quad(position: zxingcpp.Position, scale: float = 1.0, offset: Point = (0, 0)) -> Quad:
     ox, oy = offset
     pts = (position.top_left, position.top_right, position.bottom_right, position.bottom_left)
-    return tuple((round(p.x / scale + ox), round(p.y / scale + oy)) for p in pts)  # type: ignore[return-value]
+    return as_quad([(p.x / scale + ox, p.y / scale + oy) for p in pts])
+
+
+def as_quad(corners: Sequence[tuple[float, float]]) -> Quad:
+    """The first four corners, rounded to pixels (a Quad is exactly four: a shorter list raises)."""
+    a, b, c, d = ((round(x), round(y)) for x, y in corners[:4])
+    return a, b, c, d
 
 
 def _read(
@@ -92,7 +99,7 @@ def _read(
 ) -> list[zxingcpp.Barcode]:
     return zxingcpp.read_barcodes(
         image,
-        formats=QR,
+        formats=QR,  # type: ignore[arg-type]  # a BarcodeFormat converts (documented); the stub says Formats
         text_mode=zxingcpp.TextMode.Plain,
         binarizer=binarizer,
         return_errors=return_errors,
@@ -171,7 +178,7 @@ class QrDecoder:
             if not b.valid and not any(overlaps(_quad(b.position), c.position) for c in found)
         ][: self.config.retry_regions]
         plan: list[tuple[Attempt, Callable[[], list[DecodedCode]]]] = [
-            (REGION, lambda s=symbol: self._retry_region(gray, s)) for symbol in failed
+            (REGION, functools.partial(self._retry_region, gray, symbol)) for symbol in failed
         ]
         if recover and (exhaustive or not found):
             plan += [(attempt, self._whole_frame(gray, attempt)) for attempt in WHOLE_FRAME]

@@ -32,7 +32,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from kiosk.decode.decoder import DecodedCode, QrDecoder, Quad, overlaps, unique
+from kiosk.decode.decoder import DecodedCode, QrDecoder, Quad, as_quad, overlaps, unique
 from kiosk.decode.text import text_from_symbol
 
 log = logging.getLogger(__name__)
@@ -103,7 +103,8 @@ class WeChatReader:
         self._max_regions = max_regions
         self._net = cv2.dnn.readNetFromCaffe(str(paths["detect.prototxt"]), str(paths["detect.caffemodel"]))
         self._sr = cv2.dnn.readNetFromCaffe(str(paths["sr.prototxt"]), str(paths["sr.caffemodel"]))
-        self._wechat = cv2.wechat_qrcode_WeChatQRCode(
+        # The contrib build's module: opencv's bundled stubs describe the main build only.
+        self._wechat = cv2.wechat_qrcode_WeChatQRCode(  # type: ignore[attr-defined]
             str(paths["detect.prototxt"]),
             str(paths["detect.caffemodel"]),
             str(paths["sr.prototxt"]),
@@ -157,9 +158,9 @@ class WeChatReader:
         for text, corners in zip(texts, points, strict=False):
             if not text:
                 continue
-            quad = tuple((round(float(x) + x0), round(float(y) + y0)) for x, y in corners[:4])
+            quad = as_quad([(float(x) + x0, float(y) + y0) for x, y in corners[:4]])
             raw = text.encode("utf-8")
-            codes.append(DecodedCode(text_from_symbol(raw, text), raw, quad, "learned"))  # type: ignore[arg-type]
+            codes.append(DecodedCode(text_from_symbol(raw, text), raw, quad, "learned"))
         return codes
 
     def _super_resolved(self, crop: np.ndarray, x0: int, y0: int) -> list[DecodedCode]:
@@ -176,9 +177,9 @@ class WeChatReader:
             DecodedCode(
                 c.text,
                 c.raw,
-                tuple((round(x / sx + x0), round(y / sy + y0)) for x, y in c.position),
+                as_quad([(x / sx + x0, y / sy + y0) for x, y in c.position]),
                 c.strategy,
-            )  # type: ignore[arg-type]
+            )
             for c in found
         ]
 

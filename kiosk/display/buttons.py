@@ -1,8 +1,8 @@
 """The officer's physical buttons at an assisted checkpoint: confirm, let pass, stop (gpiozero).
 
 Gloved hands at a roadside in the rain press a button faster than they tap a screen. Each button does
-exactly what its twin on the screen does (the service's one officer-action path); the officer is the one
-who last identified on the screen during this shift, or the configured officer on duty.
+exactly what its twin on the screen does (kiosk/officer_desk.py, the one officer-action path); the
+officer is the one who last identified on the screen during this shift, or the configured officer on duty.
 """
 
 from __future__ import annotations

@@ -401,7 +401,7 @@ class KioskLink:
             self._reject(f"{message.topic}: not applied: {type(exc).__name__}: {exc}")
             raise  # counted and logged by the guard
 
-    def _update(self, topic: str, payload: bytes) -> None:
+    def _update(self, topic: str, payload: bytes | bytearray) -> None:
         expected = {
             topics.FLAGS_UPDATES: ("flags.delta",),
             topics.FLAGS_HEAD: ("flags.head",),

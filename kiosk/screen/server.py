@@ -93,6 +93,7 @@ class ScreenServer:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    server_address: tuple[str, int] | tuple[str, int, int, int]  # bound by a host name: never bytes
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # The browser dropping a long poll (a reload, a closed tab) is routine, not a traceback.
@@ -104,6 +105,7 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     screen: ScreenServer
+    server: _Server
     server_version = "kiosk-screen"
 
     def log_message(self, format: str, *args: Any) -> None:

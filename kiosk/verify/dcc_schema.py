@@ -98,7 +98,8 @@ def load_schema(ver: str) -> dict[str, Any]:
     path = resources.files("kiosk.verify").joinpath("schemas", name)
     if not path.is_file():
         raise KeyError(ver)
-    return json.loads(path.read_text("utf-8"))
+    schema: dict[str, Any] = json.loads(path.read_text("utf-8"))  # the vendored file: an object
+    return schema
 
 
 def released_versions() -> tuple[str, ...]:

@@ -1,6 +1,6 @@
 """What a kiosk trusts: its provisioned sources (config `verify.trust`) plus the hub's signed list.
 
-Shared by the service (which applies the hub's updates) and `kiosk trust` (which lists the same
+Shared by the service (kiosk/hubdocs.py applies the hub's updates) and `kiosk trust` (which lists the same
 thing from the config and the saved list), so the listing shows exactly what the kiosk verifies with.
 Provisioned sources are read once at start; a hub list is parsed outside the verifier's lock (a
 national list holds ~1000 certificates; each distinct DER is parsed once and cached) and swapped in

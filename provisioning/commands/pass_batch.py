@@ -26,7 +26,7 @@ from provisioning.commands.pass_mint import (
     valid_from_option,
 )
 from provisioning.passfields import PassFieldError, check_fields, mint_request
-from provisioning.qr import write_qr
+from provisioning.qr import ErrorLevel, write_qr
 from wire.passes import PassFormatError
 
 REQUIRED = ("id", "name", "dob")
@@ -54,7 +54,7 @@ def command(
     fmt: str,
     valid_days: int | None,
     valid_from: dt.datetime | None,
-    error_level: str,
+    error_level: ErrorLevel,  # click.Choice returns the choice as listed, whatever the case typed
     scale: int,
 ) -> None:
     """Mint a pass for every row of --csv into --out-dir, with a manifest."""
@@ -89,7 +89,7 @@ def command(
         line = reader.line_num
         try:
             if None in row:
-                raise PassFieldError(f"{len(header) + len(row[None])} cells, the header has {len(header)}")  # type: ignore[index]
+                raise PassFieldError(f"{len(header) + len(row[None])} cells, the header has {len(header)}")
             if any(row[c] is None for c in header):
                 raise PassFieldError(f"fewer cells than the header's {len(header)}")
             days = (row.get("valid_days") or "").strip() or valid_days
@@ -100,7 +100,7 @@ def command(
             )
             qr_text, pass_id = mint_request(key, request, start)
             path = out_dir / f"{line:05d}-{pass_id.hex()}.{fmt}"
-            symbol = write_qr(qr_text, path, error_level.upper(), scale)  # type: ignore[arg-type]
+            symbol = write_qr(qr_text, path, error_level, scale)
         except (PassFieldError, PassFormatError) as exc:
             failed += 1
             reason = exc.reason if isinstance(exc, PassFormatError) else str(exc)

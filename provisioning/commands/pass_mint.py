@@ -14,7 +14,7 @@ import click
 from provisioning import commands
 from provisioning.commands import Day, fail, load_issuer, log
 from provisioning.passfields import PassFieldError, check_fields, mint_request
-from provisioning.qr import write_qr
+from provisioning.qr import ErrorLevel, write_qr
 from wire.passes import PassFormatError
 
 issuer_key_option = click.option(
@@ -65,7 +65,7 @@ def command(
     zones: tuple[str, ...],
     plate: str | None,
     out: Path,
-    error_level: str,
+    error_level: ErrorLevel,  # click.Choice returns the choice as listed, whatever the case typed
     scale: int,
 ) -> None:
     """Mint one pass and write it as a QR image."""
@@ -84,7 +84,7 @@ def command(
     except PassFormatError as exc:
         fail(f"cannot mint this pass: {exc.reason}")
     try:
-        symbol = write_qr(text, out, error_level.upper(), scale)  # type: ignore[arg-type]  # checked by Choice
+        symbol = write_qr(text, out, error_level, scale)
     except OSError as exc:
         fail(f"cannot write {out}: {exc}")
     until = start + dt.timedelta(days=request.valid_days)

@@ -110,12 +110,12 @@ def command(
             f"no hub public key: pass --hub-key (the .pub.pem `hub init` wrote) or copy it to {hub_key_path}"
         )
     default_trust = directory / TRUST_DIR
-    trust_paths = trust_paths or ((default_trust,) if default_trust.is_dir() else ())
+    sources: tuple[str | Path, ...] = trust_paths or ((default_trust,) if default_trust.is_dir() else ())
     out = out or Path(f"{kiosk_id}-bundle")
     ca_pem = ca.cert.public_bytes(serialization.Encoding.PEM)
     try:
         hub_pem = hub_public_key(read_input(hub_key_path, "--hub-key"), str(hub_key_path))
-        trust = collect_trust(trust_paths)
+        trust = collect_trust(sources)
         flag_key_path = flag_key_path or (
             directory / FLAG_KEY_FILE if (directory / FLAG_KEY_FILE).exists() else None
         )

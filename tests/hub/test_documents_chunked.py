@@ -29,7 +29,7 @@ TRUSTED = {key_id(HUB.public_key()): HUB.public_key()}
 NOW = dt.datetime(2026, 11, 30, 8, 0, tzinfo=dt.UTC)
 
 
-def big_trust_list(n_bytes: int) -> dict:  # type: ignore[type-arg]
+def big_trust_list(n_bytes: int) -> dict:
     keys = [{"kind": "public_key", "der": secrets.token_hex(150)} for _ in range(n_bytes // 330)]
     return {"keys": keys}
 
@@ -67,7 +67,7 @@ def test_a_3mb_trust_list_reaches_every_kiosk_whole_in_chunks(
         publisher.stop()
 
 
-def sealed(type_: str, version: int, payload: dict) -> Signed:  # type: ignore[type-arg]
+def sealed(type_: str, version: int, payload: dict) -> Signed:
     return open_envelope(seal(HUB, type_, version, payload, NOW), TRUSTED)
 
 

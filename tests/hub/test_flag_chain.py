@@ -53,7 +53,7 @@ def registry_import(db: Database, n: int, lifted_every: int = 0) -> int:
     return import_registry_changes(db, len(changes), changes, now=NOW)
 
 
-def sealer(type_: str, version: int, payload: dict) -> bytes:  # type: ignore[type-arg]
+def sealer(type_: str, version: int, payload: dict) -> bytes:
     return seal(HUB, type_, version, payload, NOW)
 
 
@@ -173,7 +173,7 @@ def test_a_kiosk_with_a_corrupted_list_or_a_missed_delta_repairs_only_what_diffe
         assert "2 bucket(s) differ" in (kiosk.sync.last_mismatch or "")  # seen as damage, not as lag
         wait_for(lambda: kiosk.level_with(publisher), 30, "the repair")
         assert publisher.chunks_sent - sent == len(damaged)  # only the buckets that differ
-        assert kiosk.sync.flags.person(person(5), NOW).status.name == "F0"  # type: ignore[union-attr]
+        assert kiosk.sync.flags.person(person(5), NOW).status.name == "F0"
         assert kiosk.hashes() == expected_hashes(db)
         kiosk.stop()
 
@@ -227,7 +227,7 @@ def test_a_flag_committed_after_a_later_numbered_one_is_not_skipped(
     inside, release = threading.Event(), threading.Event()
     real_record = audit.record
 
-    def slow_first(conn, now, actor, action, detail):  # type: ignore[no-untyped-def]
+    def slow_first(conn, now, actor, action, detail):
         if actor == "slow":
             inside.set()
             release.wait(10)

@@ -243,7 +243,7 @@ def test_an_error_in_a_status_callback_does_not_end_the_publisher(
     def failing(bucket: int) -> bytes:
         raise sa.exc.OperationalError("SELECT", {}, Exception("database is locked"))
 
-    publisher.state.chunk = failing  # type: ignore[method-assign]  # the injected fault
+    publisher.state.chunk = failing  # the injected fault
     asker = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
     asker.connect(broker.host, broker.port)
     asker.loop_start()
@@ -252,7 +252,7 @@ def test_an_error_in_a_status_callback_does_not_end_the_publisher(
     wait_for(lambda: publisher.callback_errors["flags.on_status"] >= 1, 10, "the status callback to fail")
     asker.loop_stop()
     asker.disconnect()
-    publisher.state.chunk = serve  # type: ignore[method-assign]
+    publisher.state.chunk = serve
     kiosk = Kiosk(broker, tmp_path / "k1.db", "kiosk-1")
     try:
         wait_for(lambda: kiosk.link.connected, 10, "kiosk-1 to connect")

@@ -45,7 +45,7 @@ def stored(url: str) -> list[tuple[str, str, int]]:
     try:
         with db.begin() as conn:
             q = sa.select(events.c.event_id, events.c.kiosk_id, events.c.seq).order_by(events.c.received_at)
-            return [tuple(r) for r in conn.execute(q)]  # type: ignore[misc]
+            return [tuple(r) for r in conn.execute(q)]
     finally:
         db.dispose()
 

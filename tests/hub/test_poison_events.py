@@ -52,7 +52,7 @@ def unsigned_hc1_with_a_long_dob() -> bytes:
 def rows(db: Database) -> list[tuple[str, int, str, str | None]]:
     with db.begin() as conn:
         q = sa.select(events.c.kiosk_id, events.c.seq, events.c.verdict, events.c.subject_dob)
-        return [tuple(r) for r in conn.execute(q.order_by(events.c.kiosk_id, events.c.seq))]  # type: ignore[misc]
+        return [tuple(r) for r in conn.execute(q.order_by(events.c.kiosk_id, events.c.seq))]
 
 
 class AckListener:

@@ -133,7 +133,7 @@ def test_a_4_mb_national_list_reaches_a_kiosk_parsed_once_and_is_not_reapplied(
     parses = []
     real_parse = trust_module.key_from_der
 
-    def counting_parse(*args, **kwargs):  # type: ignore[no-untyped-def]
+    def counting_parse(*args, **kwargs):
         if threading.current_thread() is not threading.main_thread():  # the kiosk's link, not the hub CLI
             parses.append(1)
         return real_parse(*args, **kwargs)

@@ -39,10 +39,10 @@ HUB = Ed25519PrivateKey.generate()
 DAYS_BEHIND = 3
 
 
-def shown_in_turn(payloads: list[str]):  # type: ignore[no-untyped-def]
+def shown_in_turn(payloads: list[str]):
     """Each payload in turn for 3 frames, background in between."""
 
-    def frame(i: int):  # type: ignore[no-untyped-def]
+    def frame(i: int):
         if i % 12 >= 3:
             return background(640, 480)
         return phone_scene(payloads[(i // 12) % len(payloads)], seed=i % 12)

@@ -23,7 +23,7 @@ def test_gate_safe_locks_the_configured_gate_pin() -> None:
     assert result.stdout.strip() == "gate on GPIO24 locked"
 
 
-def test_gate_safe_with_a_broken_config_fails_loudly(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_gate_safe_with_a_broken_config_fails_loudly(tmp_path) -> None:
     bad = tmp_path / "k.toml"
     bad.write_text("[kiosk]\n")
     result = subprocess.run(

@@ -31,7 +31,7 @@ CCCD = f"{PERSON}|123456789|Nguyễn Văn An|01011999|Nam|Thôn 1, Xã A, Huyệ
 HUB = Ed25519PrivateKey.generate()
 
 
-def comes_and_goes(payload: str):  # type: ignore[no-untyped-def]
+def comes_and_goes(payload: str):
     """The same person shows their code every 12 frames; nobody in between."""
     return lambda i: phone_scene(payload, seed=i % 12) if i % 12 < 3 else background(640, 480)
 

@@ -67,7 +67,7 @@ def frame(value: int, seq: int = 1) -> Frame:
     return Frame(gray, seq, captured_at=0.0, source="test")
 
 
-def make_pipeline(journal: Journal, recorder=None) -> ScanPipeline:  # type: ignore[no-untyped-def]
+def make_pipeline(journal: Journal, recorder=None) -> ScanPipeline:
     return ScanPipeline(
         PixelScanner(),
         ParityDecider(),

@@ -118,7 +118,7 @@ def _drain(sock: socket.socket) -> bytes:
         return data
 
 
-def _retained(broker: MosquittoBroker, topic: str) -> dict:  # type: ignore[type-arg]
+def _retained(broker: MosquittoBroker, topic: str) -> dict:
     got: list[bytes] = []
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
     client.on_message = lambda _c, _u, m: got.append(m.payload)

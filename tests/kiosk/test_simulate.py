@@ -12,7 +12,7 @@ from kiosk.simulate import phone_scene, script_for, write_replay_folder
 CCCD = "001099012345|123456789|Nguyễn Văn An|01011999|Nam|Thôn 1, Xã A, Huyện B, Tỉnh C|15082021"
 
 
-def read(image) -> list[str]:  # type: ignore[no-untyped-def]
+def read(image) -> list[str]:
     return [r.text for r in zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormat.QRCode)]
 
 

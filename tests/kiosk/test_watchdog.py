@@ -95,7 +95,7 @@ def run_kiosk(
     return service, thread
 
 
-def test_an_offline_kiosk_without_a_camera_keeps_pinging(tmp_path: Path, pings) -> None:  # type: ignore[no-untyped-def]
+def test_an_offline_kiosk_without_a_camera_keeps_pinging(tmp_path: Path, pings) -> None:
     notifier, server = pings
     camera = Camera()
     service, thread = run_kiosk(tmp_path, camera, notifier)
@@ -109,7 +109,7 @@ def test_an_offline_kiosk_without_a_camera_keeps_pinging(tmp_path: Path, pings) 
         thread.join(20)
 
 
-def test_a_capture_thread_hung_in_its_driver_stops_the_pings(tmp_path: Path, pings) -> None:  # type: ignore[no-untyped-def]
+def test_a_capture_thread_hung_in_its_driver_stops_the_pings(tmp_path: Path, pings) -> None:
     notifier, server = pings
     camera = Camera()
     service, thread = run_kiosk(tmp_path, camera, notifier)

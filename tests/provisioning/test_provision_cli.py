@@ -277,7 +277,7 @@ def test_the_bundle_holds_no_private_key_as_a_directory_or_a_tarball(hub: Hub, t
     bring_up(hub, tmp_path)  # the tarball
     with tarfile.open(tmp_path / f"{KIOSK}.tar.gz") as tar:
         names = sorted(tar.getnames())
-        contents = [tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()]  # type: ignore[union-attr]
+        contents = [tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()]
     assert names == [
         "ca.crt",
         "hub.pub.pem",
@@ -294,7 +294,7 @@ def test_the_bundle_holds_no_private_key_as_a_directory_or_a_tarball(hub: Hub, t
     ok(*hub.args("kiosk", "sign", "--csr", csr, "--token", token, "--out", out))
     files = [p for p in out.rglob("*") if p.is_file()]
     assert len(files) == 5 and not any(b"PRIVATE KEY" in p.read_bytes() for p in files)
-    assert load_config(out / "kiosk.toml").mqtt.tls.key_file == "/etc/kiosk/kiosk.key"  # type: ignore[union-attr]
+    assert load_config(out / "kiosk.toml").mqtt.tls.key_file == "/etc/kiosk/kiosk.key"
 
     # Private material offered for the bundle is refused, before the token is spent.
     token = enroll(hub, "kiosk-3")
@@ -522,10 +522,10 @@ def test_an_installed_bundle_connects_to_the_provisioned_broker_until_decommissi
     broker.start()
     try:
         assert kiosk_connects(kiosk_dir / "kiosk.toml"), broker.log_path.read_text()[-1500:]
-        pid = broker._proc.pid  # type: ignore[union-attr]
+        pid = broker._proc.pid
         stop = f"{sys.executable} -c 'import os, signal; os.kill({pid}, signal.{signal.SIGTERM.name})'"
         ok(*hub.args("kiosk", "decommission", KIOSK, "--restart-cmd", stop))
-        broker._proc.wait(10)  # type: ignore[union-attr]  # the "restart" stopped it ...
+        broker._proc.wait(10)  # the "restart" stopped it ...
         broker.start()  # ... and it comes back with the new CRL and ACL
         assert not kiosk_connects(kiosk_dir / "kiosk.toml")
     finally:

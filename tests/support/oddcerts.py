@@ -75,7 +75,7 @@ def der_certificate(
     not_after: dt.datetime = T0 + dt.timedelta(days=730),
 ) -> bytes:
     """A DSC for `public_key`, signed (ECDSA P-256) by a throwaway CSCA, bytes exactly as given."""
-    spki = public_key.public_bytes(  # type: ignore[attr-defined]
+    spki = public_key.public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     tbs = asn1_x509.TbsCertificate(
@@ -108,7 +108,7 @@ def odd_signer(alg: int = ALG_ES256, **kwargs: object) -> tuple[Signer, bytes]:
     key = (
         ec.generate_private_key(ec.SECP256R1()) if alg == ALG_ES256 else rsa.generate_private_key(65537, 2048)
     )
-    der = der_certificate(key.public_key(), **kwargs)  # type: ignore[arg-type]
+    der = der_certificate(key.public_key(), **kwargs)
     with warnings.catch_warnings():  # non-positive serials: cryptography warns, and loads lazily
         warnings.simplefilter("ignore")
         cert = x509.load_der_x509_certificate(der)

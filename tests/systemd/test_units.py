@@ -31,7 +31,7 @@ def test_systemd_analyze_verify_accepts_every_unit(tmp_path: Path) -> None:
 
 def test_kiosk_unit_is_notify_watchdog_and_hardened(tmp_path: Path) -> None:
     unit = configparser.ConfigParser(strict=False, interpolation=None)
-    unit.optionxform = str  # type: ignore[assignment,method-assign]
+    unit.optionxform = str
     rendered(tmp_path)
     unit.read(tmp_path / "kiosk.service")
     service = unit["Service"]
@@ -50,7 +50,7 @@ def test_kiosk_unit_is_notify_watchdog_and_hardened(tmp_path: Path) -> None:
 
 def read_unit(path: Path) -> configparser.ConfigParser:
     unit = configparser.ConfigParser(strict=False, interpolation=None)
-    unit.optionxform = str  # type: ignore[assignment,method-assign]
+    unit.optionxform = str
     unit.read(path)
     return unit
 
@@ -160,5 +160,5 @@ def test_mosquitto_keeps_config_in_etc_and_writes_only_under_var_lib(tmp_path: P
     conf = render_mosquitto_conf(
         BrokerFiles.in_directory(out, persistence), BrokerSettings(persistence_dir=persistence)
     )
-    location = Path(re.search(r"^persistence_location (.+)$", conf, re.M).group(1))  # type: ignore[union-attr]
+    location = Path(re.search(r"^persistence_location (.+)$", conf, re.M).group(1))
     assert any(location == p or p in location.parents for p in writable), (location, writable)

@@ -38,7 +38,7 @@ def event(seq: int = 1, **changes: object) -> PassageEvent:
         flags_version=4,
         payload_digest=payload_digest(b"qr"),
     )
-    return PassageEvent(**{**base.__dict__, **changes}) if changes else base  # type: ignore[arg-type]
+    return PassageEvent(**{**base.__dict__, **changes}) if changes else base
 
 
 def test_topics_follow_the_contract() -> None:

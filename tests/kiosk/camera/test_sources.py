@@ -205,7 +205,7 @@ def test_as_gray_converts_colour_and_refuses_garbage() -> None:
         as_gray(np.zeros((0,), np.uint8))
 
 
-def test_picamera2_is_imported_only_when_opened_and_missing_is_a_clear_source_error(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_picamera2_is_imported_only_when_opened_and_missing_is_a_clear_source_error(monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, "picamera2", None)  # as on any machine that is not a Pi
     source = Picamera2Source(640, 480, 15)
     with pytest.raises(SourceError, match="apt install python3-picamera2"):

@@ -25,11 +25,11 @@ def plain_reads(image: np.ndarray, payload: str) -> bool:
 
 
 @pytest.fixture(scope="module")
-def corpus() -> list:  # type: ignore[type-arg]
+def corpus() -> list:
     return list(code_frames(per_category=1))
 
 
-def test_decoder_reads_everything_the_plain_call_reads(corpus: list) -> None:  # type: ignore[type-arg]
+def test_decoder_reads_everything_the_plain_call_reads(corpus: list) -> None:
     decoder = QrDecoder(DecodeConfig(frame_budget_ms=500))
     missed = [
         s.category + " " + s.size
@@ -39,7 +39,7 @@ def test_decoder_reads_everything_the_plain_call_reads(corpus: list) -> None:  #
     assert not missed
 
 
-def test_recovery_reads_hard_frames_the_plain_call_misses(corpus: list) -> None:  # type: ignore[type-arg]
+def test_recovery_reads_hard_frames_the_plain_call_misses(corpus: list) -> None:
     decoder = QrDecoder(DecodeConfig(frame_budget_ms=500))
     hard = [s for s in corpus if not plain_reads(s.image, s.payload)]
     assert hard, "the corpus should contain frames the plain call cannot read"
@@ -168,7 +168,7 @@ def test_every_corpus_category_exists() -> None:
 # -- never fewer than the library -----------------------------------------------------------------
 
 
-def _plain_symbols(image: np.ndarray) -> list[tuple[bytes, tuple]]:  # type: ignore[type-arg]
+def _plain_symbols(image: np.ndarray) -> list[tuple[bytes, tuple]]:
     out = []
     for r in zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormat.QRCode):
         p = r.position

@@ -85,7 +85,7 @@ def reader() -> WeChatReader:
 
 
 @pytest.fixture(scope="module")
-def zxing_misses_learned_reads(reader: WeChatReader) -> list:  # type: ignore[type-arg]
+def zxing_misses_learned_reads(reader: WeChatReader) -> list:
     """Generated photographs the whole zxing-cpp path (recovery included) reads nothing in, and the
     learned reader reads."""
     decoder = QrDecoder(DecodeConfig(frame_budget_ms=500))
@@ -94,7 +94,7 @@ def zxing_misses_learned_reads(reader: WeChatReader) -> list:  # type: ignore[ty
     return [s for s in hard if s.payload in [c.text for c in reader.read(s.image)]]
 
 
-def test_it_reads_photographs_zxing_cpp_reads_nothing_in(zxing_misses_learned_reads: list) -> None:  # type: ignore[type-arg]
+def test_it_reads_photographs_zxing_cpp_reads_nothing_in(zxing_misses_learned_reads: list) -> None:
     assert zxing_misses_learned_reads
 
 
@@ -117,13 +117,13 @@ def test_its_regions_go_to_zxing_cpp_for_exact_bytes(reader: WeChatReader) -> No
 class RaisingWeChat:
     """OpenCV's binding turns the payload into `str` and fails on bytes that are not UTF-8."""
 
-    def detectAndDecode(self, image: np.ndarray) -> tuple:  # type: ignore[type-arg]
+    def detectAndDecode(self, image: np.ndarray) -> tuple:
         raise UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte")
 
 
 def test_a_unicode_error_from_the_binding_falls_back_to_zxing_cpp_on_the_region(tmp_path: Path) -> None:
     reader = WeChatReader()
-    reader._wechat = RaisingWeChat()  # type: ignore[assignment]
+    reader._wechat = RaisingWeChat()
     payload = b"\xff\xfeVNP1-binary\x00\x01"
     symbol = np.array(
         zxingcpp.write_barcode_to_image(
@@ -230,7 +230,7 @@ def test_static_empty_scene_stays_cheap() -> None:
 
 
 def test_the_default_scanner_reads_with_the_shipped_detector_what_zxing_cpp_cannot(
-    zxing_misses_learned_reads: list,  # type: ignore[type-arg]
+    zxing_misses_learned_reads: list,
 ) -> None:
     """End to end with the defaults: the frame goes by with nothing read; the code comes out of the
     next frame (here: after waiting for the worker, as a code held up gives it time)."""

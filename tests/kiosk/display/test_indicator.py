@@ -24,7 +24,7 @@ def config(**overrides: object) -> IndicatorConfig:
     return IndicatorConfig.model_validate(base)
 
 
-def wait_until(predicate, timeout: float = 3.0) -> None:  # type: ignore[no-untyped-def]
+def wait_until(predicate, timeout: float = 3.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
@@ -32,7 +32,7 @@ def wait_until(predicate, timeout: float = 3.0) -> None:  # type: ignore[no-unty
         time.sleep(0.005)
 
 
-def pin_on_durations(pin) -> list[float]:  # type: ignore[no-untyped-def]
+def pin_on_durations(pin) -> list[float]:
     """Seconds each high period lasted, from the mock pin's recorded state changes."""
     durations, t, on_since = [], 0.0, None
     for change in pin.states:
@@ -92,7 +92,7 @@ def test_review_blinks_amber(mock_pins: MockFactory) -> None:
         mock_pins.pin(AMBER).clear_states()
         indicator.show(Outcome.REVIEW)
         wait_until(lambda: len(pin_on_durations(mock_pins.pin(AMBER))) >= 2)
-        on_s, _off_s = PATTERNS[Outcome.REVIEW].blink  # type: ignore[misc]
+        on_s, _off_s = PATTERNS[Outcome.REVIEW].blink
         assert on_s * 0.9 <= pin_on_durations(mock_pins.pin(AMBER))[0] < on_s + 0.3
         assert mock_pins.pin(GREEN).state == 0 and mock_pins.pin(RED).state == 0
 

@@ -154,7 +154,7 @@ def record_heads(publisher: FlagPublisher) -> dict[int, str]:
     heads: dict[int, str] = {}
     seal = publisher.state._seal
 
-    def recording(type_: str, version: int, payload: dict) -> bytes:  # type: ignore[type-arg]
+    def recording(type_: str, version: int, payload: dict) -> bytes:
         if type_ == "flags.head":
             heads[version] = payload["digest"]
         elif type_ == "flags.delta":

@@ -82,7 +82,7 @@ def test_a_full_disk_while_saving_an_update_does_not_stop_delivery(
 
 def test_the_link_purges_delivered_passages_past_retention(
     broker: MosquittoBroker, tmp_path: Path, monkeypatch
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     monkeypatch.setattr(link_module, "PURGE_FIRST_S", 0.0)
     db = hub_database(tmp_path / "hub.db")
     hub = start_hub(db, broker.port)

@@ -66,7 +66,7 @@ class Harness:
 
 
 @pytest.fixture
-def harness(broker: MosquittoBroker, tmp_path: Path):  # type: ignore[no-untyped-def]
+def harness(broker: MosquittoBroker, tmp_path: Path):
     h = Harness(broker, tmp_path)
     yield h
     h.close()
@@ -118,7 +118,7 @@ def test_a_version_gap_is_repaired_from_the_head_by_the_buckets_that_differ(
     harness.settle(applied=0, rejected=1)
     assert "version gap" in (harness.link.stats.last_rejection or "")
     state = hub_flags(tmp_path, [PERSON, OTHER])
-    statuses: list[dict] = []  # type: ignore[type-arg]
+    statuses: list[dict] = []
     watcher = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
     watcher.on_message = lambda _c, _u, m: statuses.append(json.loads(m.payload))
     watcher.connect(broker.host, broker.port)
@@ -164,7 +164,7 @@ def test_a_command_for_another_kiosk_is_refused(harness: Harness) -> None:
     )
     harness.settle(applied=1, rejected=1)
     assert harness.applied[0].payload == {"action": "resync"}
-    assert "addressed to kiosk-2" in harness.link.stats.last_rejection  # type: ignore[operator]
+    assert "addressed to kiosk-2" in harness.link.stats.last_rejection
 
 
 def test_trust_lists_only_from_the_hub_and_only_newer(harness: Harness) -> None:

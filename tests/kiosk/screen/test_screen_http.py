@@ -36,7 +36,7 @@ def post(url: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
 
 
 @pytest.fixture
-def served():  # type: ignore[no-untyped-def]
+def served():
     actions: list[dict[str, Any]] = []
 
     def officer(body: dict[str, Any]) -> dict[str, Any]:
@@ -51,7 +51,7 @@ def served():  # type: ignore[no-untyped-def]
     server.stop()
 
 
-def test_page_and_assets_are_served_locally(served) -> None:  # type: ignore[no-untyped-def]
+def test_page_and_assets_are_served_locally(served) -> None:
     server, _, _ = served
     status, page, ctype = get(server.url)
     assert status == 200 and ctype.startswith("text/html")
@@ -64,7 +64,7 @@ def test_page_and_assets_are_served_locally(served) -> None:  # type: ignore[no-
         get(server.url + "static/../server.py")
 
 
-def test_long_poll_returns_when_a_verdict_is_shown_and_personal_data_expires(served) -> None:  # type: ignore[no-untyped-def]
+def test_long_poll_returns_when_a_verdict_is_shown_and_personal_data_expires(served) -> None:
     server, state, _ = served
     first = json.loads(get(server.url + "api/state")[1])
     assert first["current"] is None
@@ -84,7 +84,7 @@ def test_self_service_screen_never_shows_personal_data() -> None:
     assert state.snapshot()["current"]["subject"] is None
 
 
-def test_officer_actions_reach_the_kiosk_and_bad_ones_are_refused(served) -> None:  # type: ignore[no-untyped-def]
+def test_officer_actions_reach_the_kiosk_and_bad_ones_are_refused(served) -> None:
     server, _, actions = served
     assert post(server.url + "api/officer", {"officer_id": "CB-7", "action": "confirm"}) == (
         200,

@@ -61,7 +61,7 @@ def test_personal_fields_stay_on_the_card_only_until_the_hub_acks(
         store.record(with_subject(i))
     on_card = file_bytes(kiosk_db)
     assert all(v in on_card for v in personal_values())  # there for re-sending
-    assert [e.subject.name for e in store.outbox(limit=N)] == [person(i)["name"] for i in range(N)]  # type: ignore[union-attr]
+    assert [e.subject.name for e in store.outbox(limit=N)] == [person(i)["name"] for i in range(N)]
 
     hub_db = hub_database(tmp_path / "hub.db")
     hub = start_hub(hub_db, broker.port)
@@ -101,7 +101,7 @@ def test_passages_acked_by_an_older_version_are_scrubbed_when_the_store_opens(tm
 
     kiosk_db = tmp_path / "kiosk.db"
     store = KioskStore(kiosk_db)
-    ids = [store.record(with_subject(i)).event_id for i in range(N)]  # type: ignore[union-attr]
+    ids = [store.record(with_subject(i)).event_id for i in range(N)]
     store.db.execute("UPDATE passages SET delivered_at = ?", ["2026-11-22T08:00:00.000Z"])  # as before
     store.db.execute("DELETE FROM meta WHERE key = 'scrubbed_on_ack'")
     store.close()

@@ -33,13 +33,13 @@ def _pass(key: IssuerKey) -> bytes:
 class _DscAsPassIssuer(IssuerKey):
     """A DSC's private key minting a pass under the DSC's own kid (as a leaked or foreign DSC would)."""
 
-    def __init__(self, signer) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, signer) -> None:
         super().__init__("VN-FAKE", signer.key, signer.alg)
         object.__setattr__(self, "_kid", signer.kid)
 
     @property
     def kid(self) -> bytes:
-        return self._kid  # type: ignore[attr-defined]
+        return self._kid
 
 
 @pytest.mark.parametrize("alg", ["ES256", "PS256"])
