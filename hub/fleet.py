@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from hub.assignments import assignments
 from hub.db import Database, from_db_time, to_db_time
 from hub.schema import kiosks
+from wire.status import KioskStatus
 
 INT_MIN, INT_MAX = -(2**63), 2**63 - 1  # BIGINT: what either backend stores, and what JSON readers keep
 MAX_STATUS_TEXT = 256
@@ -44,15 +45,23 @@ def clean_status(value: Any, depth: int = 0) -> Any:
     return None
 
 
-def record_status(db: Database, kiosk_id: str, status: dict[str, Any], *, now: dt.datetime) -> None:
-    """Store a kiosk's status message (also the broker's will: `"state": "offline"`), bounded."""
-    status = clean_status(status)
+def record_status(
+    db: Database, kiosk_id: str, status: KioskStatus | dict[str, Any], *, now: dt.datetime
+) -> None:
+    """Store a kiosk's status message (also the broker's will: `"state": "offline"`), bounded.
+
+    The message is the typed one of wire/status.py (a dict is decoded here the same way: WireError if
+    it breaks the contract); what is stored is its JSON object, unknown fields bounded by `clean_status`.
+    """
+    if not isinstance(status, KioskStatus):
+        status = KioskStatus.from_dict(status)
+    body = clean_status(status.to_dict())
     ins = db.dialect_insert(kiosks)
     stmt = ins.on_conflict_do_update(
         index_elements=["kiosk_id"], set_={"status": ins.excluded.status, "status_at": ins.excluded.status_at}
     )
     with db.begin() as conn:
-        conn.execute(stmt, {"kiosk_id": kiosk_id, "status": status, "status_at": to_db_time(now)})
+        conn.execute(stmt, {"kiosk_id": kiosk_id, "status": body, "status_at": to_db_time(now)})
 
 
 def fleet(db: Database) -> list[dict[str, Any]]:
