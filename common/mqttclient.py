@@ -134,6 +134,7 @@ class MqttClient:
         self._backoff = Backoff(settings.backoff_min_s, settings.backoff_max_s)
         self._protocol = mqtt.MQTTv311 if settings.protocol == "3.1.1" else mqtt.MQTTv5
         self._client: mqtt.Client | None = None
+        self._client_lock = threading.Lock()
         self._up = False  # what the network thread believes; `connected` mirrors it for other threads
         self._awaiting_connack = False
         self._next_attempt = 0.0
@@ -181,17 +182,20 @@ class MqttClient:
     def publish(
         self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False
     ) -> mqtt.MQTTMessageInfo:
-        """Queue a message; the network thread writes it. With no client yet, the result says NO_CONN.
+        """Queue a message; the network thread writes it.
 
-        paho keeps a QoS 1 message queued while disconnected and sends it after the next CONNACK."""
-        client = self._client
-        if client is None:
-            info = mqtt.MQTTMessageInfo(0)
-            info.rc = mqtt.MQTT_ERR_NO_CONN
-            return info
-        info = client.publish(topic, payload, qos=qos, retain=retain)
+        paho keeps a QoS 1 message queued while disconnected and sends it after the next CONNACK
+        (`rc` then says MQTT_ERR_NO_CONN)."""
+        info = self._ensure_client().publish(topic, payload, qos=qos, retain=retain)
         self.wake()
         return info
+
+    def _ensure_client(self) -> mqtt.Client:
+        """The paho client, made on first use (a publish before the first connection is queued)."""
+        with self._client_lock:
+            if self._client is None:
+                self._client = self._new_client()
+            return self._client
 
     def wake(self) -> None:
         """Cut the network thread's wait short (something was queued, or its owner has work)."""
@@ -334,16 +338,15 @@ class MqttClient:
         return client
 
     def _connect(self) -> None:
-        if self._client is None:
-            self._client = self._new_client()
         s = self.settings
         try:
+            client = self._ensure_client()
             if self._protocol == mqtt.MQTTv5:
                 props = None
                 if s.session_expiry_s is not None:
                     props = Properties(PacketTypes.CONNECT)
                     props.SessionExpiryInterval = s.session_expiry_s
-                self._client.connect(
+                client.connect(
                     s.host,
                     s.port,
                     s.keepalive_s,
@@ -351,7 +354,7 @@ class MqttClient:
                     properties=props,
                 )
             else:
-                self._client.connect(s.host, s.port, s.keepalive_s)
+                client.connect(s.host, s.port, s.keepalive_s)
         except (OSError, ssl.SSLError) as exc:
             self.stats.connect_failures += 1
             self._retry_later(f"connect failed: {exc}")
@@ -378,7 +381,8 @@ class MqttClient:
             ):
                 log.warning("%s: broker refuses MQTT 5: falling back to 3.1.1", self.name)
                 self._protocol = mqtt.MQTTv311
-                self._client = None
+                with self._client_lock:
+                    self._client = None
                 self._next_attempt = self._monotonic()
                 return
             self._retry_later(f"connection refused: {reason}")

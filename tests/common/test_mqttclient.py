@@ -201,3 +201,21 @@ def test_reconnect_delays_are_full_jitter_below_an_exponential_bound() -> None:
     assert len({round(d, 3) for d in delays[5:]}) > 30  # spread, not in lockstep
     backoff.reset()
     assert backoff.next_delay() <= 0.5
+
+
+def test_a_publish_before_the_first_connection_is_sent_once_connected(broker: MosquittoBroker) -> None:
+    """The hub's flag loop may publish before its connection is up: queued by paho, not dropped."""
+    inbox = Inbox()
+    listener = MqttClient(settings(broker, "t-listener"), name="t-listener")
+    listener.route("t/early", inbox)
+    listener.start()
+    early = MqttClient(settings(broker, "t-early"), name="t-early")
+    try:
+        assert listener.connected.wait(10)
+        time.sleep(0.2)
+        assert early.publish("t/early", b"before connecting").rc == mqtt.MQTT_ERR_NO_CONN
+        early.start()
+        wait_for(lambda: inbox.payloads("t/early") == [b"before connecting"], 10, "the early message")
+    finally:
+        early.stop()
+        listener.stop()
