@@ -161,6 +161,9 @@ def store_many(
 ) -> list[StoreResult]:
     """Several batches (each with the kiosk that sent it) in ONE transaction: one commit, one fsync.
 
+    A batch's items are what `wire.events.decode_events(payload, one_by_one=True)` gave (the MQTT
+    worker), or parsed JSON items, which are decoded here the same way.
+
     An ingest worker hands over every message that arrived while it was committing the previous group,
     so under load the commit cost is shared by many messages. Each batch gets its own result, exactly as
     `store_events_detailed` would have given it.
