@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import multiprocessing
 import queue
 import random
@@ -61,6 +60,8 @@ from hub.schema import flag_log, migrate
 from testkit.services import MosquittoBroker
 from wire import topics
 from wire.envelope import public_pem
+from wire.errors import WireError
+from wire.status import decode_status
 
 NOW = dt.datetime(2026, 11, 30, 8, 0, tzinfo=dt.UTC)
 KIOSK = "kiosk-bench"
@@ -186,11 +187,11 @@ class StatusWatch:
     def _on_message(self, _c: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
         t = time.monotonic()
         try:
-            status = json.loads(message.payload)
-        except ValueError:
+            status = decode_status(message.payload)
+        except WireError:
             return
-        if status.get("flags_state") == "verified" and isinstance(status.get("flags_version"), int):
-            self.level_at.setdefault(status["flags_version"], t)
+        if status.flags_state == "verified" and status.flags_version is not None:
+            self.level_at.setdefault(status.flags_version, t)
 
     def wait_level(self, version: int, timeout: float) -> float:
         deadline = time.monotonic() + timeout

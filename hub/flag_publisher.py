@@ -9,13 +9,14 @@ with those buckets' signed `flags.chunk`s, cached per version, on that kiosk's o
 each bucket at most once per `CHUNK_MIN_INTERVAL_S` per kiosk. Persons travel only as keyed hashes
 (wire/flagsync.py).
 
-The hub's signing key is loaded from a file that only the hub's user may read.
+Its connection (common/mqttclient.py) is also the hub process's one status subscriber: each kiosk
+status is decoded once (wire/status.py), handed to `on_status` (the fleet view's recorder) and then
+served. The hub's signing key is loaded from a file that only the hub's user may read.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import threading
 import time
@@ -27,17 +28,19 @@ import paho.mqtt.client as mqtt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from common.keyfiles import load_private_key
-from common.liveness import CallbackErrors, guarded
+from common.liveness import CallbackErrors, Heartbeats, guarded
+from common.mqttclient import ClientSettings, MqttClient, TlsFiles
 from hub.db import Database
 from hub.documents import current_document, current_version
 from hub.flags import dead_letter_change
 from hub.flagstate import FlagState, Rejected
-from hub.mqtt_ingest import MAX_STATUS_BYTES
 from hub.rules import RULES_DOC
 from hub.trust import TRUST_DOC
 from wire import docchunks, flagdigest, topics
 from wire.envelope import public_pem, seal
+from wire.errors import WireError
 from wire.rules import RULES_TYPE
+from wire.status import KioskStatus, decode_status
 
 if TYPE_CHECKING:  # key_rotation imports this module's load_signing_key
     from hub.key_rotation import Announcement
@@ -76,6 +79,8 @@ class FlagPublisher:
         client_id: str = "hub-flags",
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
         tls: dict[str, str] | None = None,
+        on_status: Callable[[str, KioskStatus], None] | None = None,
+        heartbeats: Heartbeats | None = None,
     ) -> None:
         self.db = db
         self._key = signing_key
@@ -93,50 +98,43 @@ class FlagPublisher:
         # per retained document (name -> version sent on this connection): trust list, health rules
         self.documents_published: dict[str, int] = {}
         self.announcement: Announcement | None = None  # while a key rotation is pending
-        self.connected = threading.Event()
-        self._client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5
+        self.refused_statuses = 0  # status messages that broke the contract (wire/status.py)
+        self.callback_errors = CallbackErrors()  # the MQTT handlers' errors, counted (common.mqttclient)
+        # The hub process's one status subscriber: the fleet view's recorder (hub/fleet.py) is handed
+        # every decoded status first; a failure there (a database error) is counted on its own and the
+        # request in the status is still served.
+        self._record_status = (
+            guarded("fleet.record_status", self.callback_errors, on_status) if on_status else None
         )
-        if tls:
-            self._client.tls_set(ca_certs=tls["ca_file"], certfile=tls["cert_file"], keyfile=tls["key_file"])
-        self._client.reconnect_delay_set(0.2, 10)  # type: ignore[arg-type]  # annotated int; a float sleeps fine
-        # Guarded: both callbacks read the database; paho would re-raise an error out of its
-        # network thread and no flag would leave the hub again.
-        self.callback_errors = CallbackErrors()
-        self._client.on_connect = guarded("flags.on_connect", self.callback_errors, self._on_connect)
-        self._client.on_message = guarded("flags.on_status", self.callback_errors, self._on_status)
-        self._host, self._port = host, port
+        settings = ClientSettings(
+            client_id=client_id, host=host, port=port, tls=TlsFiles(**tls) if tls else None
+        )
+        self.mqtt = MqttClient(
+            settings,
+            name=client_id,
+            heartbeats=heartbeats,
+            errors=self.callback_errors,
+            on_connected=self._on_connected,
+        )
+        self.mqtt.route(topics.ALL_STATUS, self._on_status, name="flags.on_status")
+        self.connected = self.mqtt.connected
 
     def start(self) -> FlagPublisher:
-        self._client.connect_async(self._host, self._port, keepalive=30)
-        self._client.loop_start()
+        self.mqtt.start()
         return self
 
     def stop(self) -> None:
-        self._stopped = True
-        self._client.disconnect()
-        self._client.loop_stop()
+        self.mqtt.stop()
 
     def problems(self) -> list[str]:
-        """What keeps the watchdog from being pinged: paho's network thread has ended (see IngestWorker)."""
-        network = getattr(self._client, "_thread", None)
-        if (
-            getattr(self, "_stopped", False)
-            or not isinstance(network, threading.Thread)
-            or network.is_alive()
-        ):
-            return []
-        return [f"{network.name} (flag publisher) has ended"]
+        """What keeps the watchdog from being pinged: the network thread has ended (see IngestWorker)."""
+        return self.mqtt.problems()
 
-    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
-        if reason.is_failure:
-            log.error("flag publisher: connection refused: %s", reason)
-            return
-        client.subscribe(topics.ALL_STATUS, qos=1)
+    def _on_connected(self) -> None:
+        """(Re)publish the retained head and documents on every (re)connect."""
         self._publish_head()
-        self.documents_published = {}  # (re)publish the retained documents on every (re)connect
+        self.documents_published = {}
         self.publish_documents()
-        self.connected.set()
 
     def _seal(self, type_: str, version: int, payload: dict[str, Any]) -> bytes:
         return seal(self._key, type_, version, payload, self._clock())
@@ -227,10 +225,10 @@ class FlagPublisher:
             self._publish(topics.TRUST, announcement.envelope)
             log.info("announced the hub's next signing key %s", announcement.next_kid)
 
-    def _announce_to(self, kiosk_id: str, status: dict[str, Any]) -> None:
+    def _announce_to(self, kiosk_id: str, status: KioskStatus) -> None:
         a = self.announcement
-        keys = status.get("hub_keys")
-        if a is None or (isinstance(keys, list) and a.next_kid in keys):
+        keys = status.hub_keys
+        if a is None or (keys is not None and a.next_kid in keys):
             return
         now = time.monotonic()
         if now - self._last_announce.get(kiosk_id, -1e9) < RESYNC_MIN_INTERVAL_S:
@@ -239,26 +237,28 @@ class FlagPublisher:
         self._publish(topics.TRUST, a.envelope)  # kiosks that already trust the key ignore a repeat
 
     def _publish(self, topic: str, data: bytes, retain: bool = False) -> None:
-        self._client.publish(topic, data, qos=1, retain=retain)
+        self.mqtt.publish(topic, data, qos=1, retain=retain)
 
-    def _on_status(self, _c: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
+    def _on_status(self, message: mqtt.MQTTMessage) -> None:
+        """A kiosk's status: decoded once (wire/status.py), recorded, and what it asks for served."""
         parsed = topics.parse_kiosk_topic(message.topic)
-        if parsed is None or not message.payload or len(message.payload) > MAX_STATUS_BYTES:
-            return  # a status is a few hundred bytes: a larger one is not parsed at all
-        try:
-            status = json.loads(message.payload)
-        except (ValueError, RecursionError):
-            return
-        if not isinstance(status, dict) or status.get("state") != "online":
-            return
+        if parsed is None or not message.payload:
+            return  # a cleared retained status
         kiosk_id = parsed[0]
-        buckets = status.get("resync_buckets")
-        if isinstance(buckets, list) and buckets:
-            self.send_chunks(kiosk_id, buckets)
-        docs = status.get("docs_wanted")
-        if isinstance(docs, dict):
-            for name, indices in list(docs.items())[:4]:
-                self.send_doc_chunks(kiosk_id, name, indices)
+        try:
+            status = decode_status(message.payload)
+        except WireError as exc:
+            self.refused_statuses += 1
+            log.warning("status of %s refused: %s", kiosk_id, exc)
+            return
+        if self._record_status is not None:
+            self._record_status(kiosk_id, status)
+        if not status.online:
+            return
+        if status.resync_buckets:
+            self.send_chunks(kiosk_id, list(status.resync_buckets))
+        for name, indices in (status.docs_wanted or {}).items():
+            self.send_doc_chunks(kiosk_id, name, indices)
         self._announce_to(kiosk_id, status)
 
     def send_chunks(self, kiosk_id: str, buckets: list[Any]) -> int:

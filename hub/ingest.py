@@ -31,7 +31,7 @@ from hub.assignments import bind_to_assignments, count_wrong_claims
 from hub.db import Database, to_db_time
 from hub.schema import event_rejects, events, kiosks, registry_outbox
 from hub.validate import InvalidEvent, event_row
-from wire.events import INT64_MAX, storable_text
+from wire.events import INT64_MAX, DecodedEvent, storable_text
 from wire.topics import KIOSK_ID
 
 log = logging.getLogger(__name__)
@@ -119,9 +119,10 @@ def _place(ev: Any, from_kiosk: str | None) -> tuple[str | None, int | None]:
 
 def _prepare(batch: list[Any], from_kiosk: str | None, now: dt.datetime) -> _Prepared:
     prepared = _Prepared(StoreResult(), {}, [])
-    for ev in batch:
+    for item in batch:
+        ev = item.raw if isinstance(item, DecodedEvent) else item  # as the kiosk sent it
         try:
-            row = event_row(ev, now)
+            row = event_row(item, now)
             if from_kiosk is not None and row["kiosk_id"] != from_kiosk:
                 raise InvalidEvent(f"kiosk_id: {row['kiosk_id']!r} sent by kiosk {from_kiosk!r}")
         except InvalidEvent as exc:
@@ -162,6 +163,9 @@ def store_many(
     db: Database, batches: Sequence[tuple[str | None, list[Any]]], *, now: dt.datetime, in_order: bool = False
 ) -> list[StoreResult]:
     """Several batches (each with the kiosk that sent it) in ONE transaction: one commit, one fsync.
+
+    A batch's items are what `wire.events.decode_events(payload, one_by_one=True)` gave (the MQTT
+    worker), or parsed JSON items, which are decoded here the same way.
 
     An ingest worker hands over every message that arrived while it was committing the previous group,
     so under load the commit cost is shared by many messages. Each batch gets its own result, exactly as

@@ -12,7 +12,6 @@ import datetime as dt
 import logging
 import signal
 import threading
-from typing import Any
 
 import sqlalchemy as sa
 
@@ -31,6 +30,7 @@ from hub.mqtt_ingest import IngestWorker
 from hub.registry.client import RegistryClient
 from hub.registry.forwarder import Forwarder, ForwarderConfig
 from hub.schema import migrate
+from wire.status import KioskStatus
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,6 @@ class HubService:
                 m.port,
                 client_id=client_id,
                 tls=m.tls_for(client_id),
-                on_status=self._status if i == 0 else None,
                 partition=i,
                 partitions=len(ingest_ids),
                 heartbeats=self.heartbeats,
@@ -77,6 +76,8 @@ class HubService:
             m.port,
             client_id=flags_id,
             tls=m.tls_for(flags_id),
+            on_status=self._status,  # the process's one status subscriber
+            heartbeats=self.heartbeats,
         )
         self.registry: RegistryClient | None = None
         if config.registry is not None:
@@ -97,7 +98,7 @@ class HubService:
         self.ready = threading.Event()
         self.notifier = SystemdNotifier()
 
-    def _status(self, kiosk_id: str, status: dict[str, Any]) -> None:
+    def _status(self, kiosk_id: str, status: KioskStatus) -> None:
         record_status(self.db, kiosk_id, status, now=utc_now())
 
     def _flag_loop(self) -> None:

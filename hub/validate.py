@@ -12,8 +12,7 @@ import datetime as dt
 from typing import Any
 
 from hub.db import to_db_time
-from wire.errors import WireError
-from wire.events import PassageEvent, parse_time
+from wire.events import DecodedEvent, decode_event, parse_time
 
 
 class InvalidEvent(ValueError):
@@ -28,12 +27,13 @@ def parse_rfc3339(value: Any, field: str) -> dt.datetime:
     return parsed
 
 
-def event_row(ev: Any, received_at: dt.datetime) -> dict[str, Any]:
-    """The `events` row for a valid event; raises InvalidEvent otherwise."""
-    try:
-        event = PassageEvent.from_dict(ev)
-    except WireError as exc:
-        raise InvalidEvent(str(exc)) from None
+def event_row(ev: DecodedEvent | Any, received_at: dt.datetime) -> dict[str, Any]:
+    """The `events` row for a valid event (as decoded by `wire.events`, or a parsed JSON item that is
+    decoded here the same way); raises InvalidEvent otherwise."""
+    decoded = ev if isinstance(ev, DecodedEvent) else decode_event(ev)
+    event, ev = decoded.event, decoded.raw
+    if event is None:
+        raise InvalidEvent(decoded.error or "not an event")
     subject = event.subject
     return {
         "event_id": event.event_id,

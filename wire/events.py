@@ -13,7 +13,7 @@ import math
 import re
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal, overload
 
 import uuid6
 
@@ -282,8 +282,43 @@ def decode_batch(payload: bytes | bytearray) -> list[Any]:
     return items
 
 
-def decode_events(payload: bytes) -> list[PassageEvent]:
-    return [PassageEvent.from_dict(item) for item in decode_batch(payload)]
+@dataclass(frozen=True, slots=True)
+class DecodedEvent:
+    """One item of a received batch: the event, or why it is not one (`error`), and `raw` as it was sent
+    (the hub stores the sender's own JSON, and records a refused item for operators)."""
+
+    raw: Any
+    event: PassageEvent | None = None
+    error: str | None = None
+
+
+def decode_event(item: Any) -> DecodedEvent:
+    """One parsed JSON item checked against the contract; never raises for what a kiosk sent."""
+    try:
+        return DecodedEvent(item, PassageEvent.from_dict(item))
+    except WireError as exc:
+        return DecodedEvent(item, error=str(exc))
+
+
+@overload
+def decode_events(payload: bytes | bytearray) -> list[PassageEvent]: ...
+@overload
+def decode_events(payload: bytes | bytearray, *, one_by_one: Literal[True]) -> list[DecodedEvent]: ...
+def decode_events(
+    payload: bytes | bytearray, *, one_by_one: bool = False
+) -> list[PassageEvent] | list[DecodedEvent]:
+    """A message's events. WireError when the message as a whole is not a batch (not JSON, too big, too
+    many events), and, by default, when any event in it breaks the contract.
+
+    `one_by_one` (the hub): each event validated on its own, so one bad event is refused with its reason
+    while its neighbours are stored."""
+    decoded = [decode_event(item) for item in decode_batch(payload)]
+    if one_by_one:
+        return decoded
+    for item in decoded:
+        if item.event is None:
+            raise WireError(item.error or "not an event")
+    return [item.event for item in decoded if item.event is not None]
 
 
 def encode_ack(event_ids: list[str]) -> bytes:

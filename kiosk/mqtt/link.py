@@ -15,8 +15,11 @@ so delivery is this module's job, end to end:
   number of batches per round the oldest one reached the dead member every time, and the hub,
   storing in seq order, waited for it forever. A window of one alternates; it also stops a
   busy hub from being handed the same window again while it is still working on the first copy;
-- reconnects use exponential backoff with full jitter, MQTT 5 with a session expiry (3.1.1
-  where the broker is older), a retained status and a will that says "offline".
+- the connection is the process's MQTT wrapper (common/mqttclient.py): reconnects with exponential
+  backoff and full jitter, MQTT 5 with a session expiry (3.1.1 where the broker is older), the
+  subscriptions re-made on every reconnect, a dispatch table from topic to handler with errors counted
+  in `callback_errors`; a retained status (wire/status.py, built in `status()` only) and a will that
+  says "offline".
 
 Everything the hub pushes down (flag deltas, heads and chunks, trust lists, commands) arrives in a
 signed envelope (wire/envelope.py) and is handed on only if it verifies against the hub's key; flag
@@ -24,33 +27,32 @@ updates go to the kiosk's one owner of flag state (kiosk/flagsync.py), which ord
 checks them against the hub's head, and whose wish for a resync (`resync_buckets`) the status carries;
 other updates are applied only if their version is newer than what was applied.
 
-One network thread owns the paho client (connect, loop, publish, callbacks), so there are no
-cross-thread races inside paho; other threads only call `nudge()` and read `stats`.
+One network thread (this link's) drives the wrapper (`step`) and publishes, so there are no
+cross-thread races inside paho; other threads only call `nudge()` and read `stats`. Signed updates
+are dispatched by type (`_by_type`) after the topic's allowed types are checked (`_topic_types`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-import json
 import logging
-import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import paho.mqtt.client as mqtt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
+from pydantic import ValidationError
 
-from common.liveness import CallbackErrors, Heartbeats, guarded
+from common.liveness import CallbackErrors, Heartbeats
+from common.mqttclient import ClientSettings, MqttClient, TlsFiles
 from kiosk import __version__
 from kiosk.docsync import DOC_TYPES, DocSync
 from kiosk.flagsync import FLAG_TYPES, FlagSync
-from kiosk.mqtt.backoff import Backoff
 from kiosk.mqtt.config import MqttConfig
 from kiosk.mqtt.hubkeys import HubKeyRing
 from kiosk.store import KioskStore
@@ -59,10 +61,10 @@ from wire import topics
 from wire.envelope import Signed, open_envelope
 from wire.errors import WireError
 from wire.events import decode_ack, encode_events
+from wire.status import OFFLINE, ONLINE, KioskStatus
 
 log = logging.getLogger(__name__)
 
-CONNACK_TIMEOUT_S = 10.0
 LOOP_NAME = "link"
 PURGE_INTERVAL_S = 3600.0  # retention and the size cap, in the link's idle time (never on the scan path)
 PURGE_FIRST_S = 60.0  # the first purge, once start-up is over
@@ -95,6 +97,7 @@ class LinkStats:
     rejections: list[str] = field(default_factory=list)
     loop_errors: int = 0  # passes of the network loop that raised (logged; the loop carries on)
     purged: int = 0  # delivered passages removed by retention or the size cap
+    status_errors: int = 0  # statuses that broke wire/status.py (a bug): sent as core fields and the error
 
 
 @dataclass
@@ -132,12 +135,6 @@ class KioskLink:
         self._status_extra = status_extra or dict
         self._monotonic = monotonic
         self._wall = wall
-        self._backoff = Backoff(config.backoff_min_s, config.backoff_max_s)
-        self._protocol = mqtt.MQTTv311 if config.protocol == "3.1.1" else mqtt.MQTTv5
-        self._client: mqtt.Client | None = None
-        self._connected = False
-        self._next_attempt = 0.0
-        self._awaiting_connack = False
         self._batches: list[_Batch] = []
         # SHA-256 of the retained document envelope in force, per topic (trust list, health rules)
         self._in_force: dict[str, bytes] = {}
@@ -145,17 +142,55 @@ class KioskLink:
         self._sent_upto = 0
         self._next_status = 0.0
         self._stop = threading.Event()
-        self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self.heartbeats = heartbeats if heartbeats is not None else Heartbeats(monotonic)
         self.callback_errors = CallbackErrors()
         self._next_purge = monotonic() + PURGE_FIRST_S
+        # Which signed types each topic may carry, and who handles each type once it verified.
+        self._topic_types: dict[str, tuple[str, ...]] = {
+            topics.FLAGS_UPDATES: ("flags.delta",),
+            topics.FLAGS_HEAD: ("flags.head",),
+            topics.TRUST: ("trust", "key.rotate", "doc.head"),
+            topics.RULES: ("rules", "doc.head"),
+            topics.commands(kiosk_id): ("command", "flags.chunk", "doc.chunk"),
+        }
+        self._by_type: dict[str, Callable[[str, Signed, bytes | None], None]] = {
+            **{t: self._flag_update for t in FLAG_TYPES},
+            **{t: self._doc_update for t in DOC_TYPES},
+            **{t: self._versioned_update for t in ("trust", "rules", "key.rotate", "command")},
+        }
+        self.mqtt = MqttClient(
+            ClientSettings(
+                client_id=kiosk_id,
+                host=config.host,
+                port=config.port,
+                protocol=config.protocol,
+                keepalive_s=config.keepalive_s,
+                session_expiry_s=config.session_expiry_s,
+                tls=TlsFiles(config.tls.ca_file, config.tls.cert_file, config.tls.key_file)
+                if config.tls
+                else None,
+                backoff_min_s=config.backoff_min_s,
+                backoff_max_s=config.backoff_max_s,
+                max_inflight=max(20, config.max_inflight_batches * 2),
+            ),
+            name="link.mqtt",
+            heartbeats=self.heartbeats,
+            errors=self.callback_errors,
+            will=lambda: (topics.status(self.kiosk_id), self._status_payload(OFFLINE)),
+            on_connected=self._connected_hook,
+            on_lost=self._lost,
+            monotonic=monotonic,
+        )
+        self.mqtt.route(topics.acks(kiosk_id), self._on_ack, name="link.on_message")
+        for topic in self._topic_types:
+            self.mqtt.route(topic, self._on_hub_message, name="link.on_message")
 
     # -- public ---------------------------------------------------------------------------------
 
     @property
     def connected(self) -> bool:
-        return self._connected
+        return self.mqtt.is_connected
 
     @property
     def resync_wanted(self) -> bool:
@@ -168,14 +203,14 @@ class KioskLink:
 
     def nudge(self) -> None:
         """A passage was recorded: publish it now rather than at the next poll."""
-        self._wake.set()
+        self.mqtt.wake()
 
     def stop(self, timeout: float = 5.0) -> None:
         """Say "offline" (retained), disconnect cleanly, stop the thread.
 
         Unacked passages stay in the store for the next start."""
         self._stop.set()
-        self._wake.set()
+        self.mqtt.wake()
         if self._thread is not None:
             self._thread.join(timeout)
 
@@ -202,29 +237,13 @@ class KioskLink:
             self._shutdown()
 
     def _pass(self) -> None:
-        """One pass: (re)connect when due, let paho read and write, publish, or idle."""
-        now = self._monotonic()
-        if self._client is None or not self._client.is_connected():
-            if self._connected:
-                self._lost("connection closed")
-            if now >= self._next_attempt:
-                self._connect()
-        if self._client is not None:
-            rc = self._client.loop(timeout=0.05)
-            failed = rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_AGAIN)
-            if failed and self._connected:
-                self._lost(mqtt.error_string(rc))
-            elif failed and self._awaiting_connack:  # dropped before the CONNACK came
-                self._awaiting_connack = False
-                self._schedule_retry(f"connection closed during connect ({mqtt.error_string(rc)})")
-        if self._connected:
+        """One pass: (re)connect when due and let paho read and write (the wrapper), then publish."""
+        self.mqtt.step(0.05 if self.mqtt.is_connected else 0.2)  # nudge() cuts either short
+        if self.mqtt.is_connected:
             self._pump()
             if self.flags.tick():
                 self._next_status = 0.0  # ask for the buckets that differ at once
             self._maybe_status()
-        else:
-            self._wake.wait(min(0.2, max(0.0, self._next_attempt - self._monotonic())))
-            self._wake.clear()
         self._maybe_purge()
 
     def _maybe_purge(self) -> None:
@@ -239,114 +258,19 @@ class KioskLink:
         if removed:
             log.info("store: purged %d delivered passages (retention, size cap)", removed)
 
-    def _new_client(self) -> mqtt.Client:
-        if self._protocol == mqtt.MQTTv5:
-            client = mqtt.Client(
-                mqtt.CallbackAPIVersion.VERSION2, client_id=self.kiosk_id, protocol=mqtt.MQTTv5
-            )
-        else:
-            client = mqtt.Client(
-                mqtt.CallbackAPIVersion.VERSION2,
-                client_id=self.kiosk_id,
-                protocol=mqtt.MQTTv311,
-                clean_session=False,
-            )
-        if self.config.tls is not None:
-            client.tls_set(
-                ca_certs=self.config.tls.ca_file,
-                certfile=self.config.tls.cert_file,
-                keyfile=self.config.tls.key_file,
-                tls_version=ssl.PROTOCOL_TLS_CLIENT,
-            )
-        client.max_inflight_messages_set(max(20, self.config.max_inflight_batches * 2))
-        client.will_set(topics.status(self.kiosk_id), self._status_payload("offline"), qos=1, retain=True)
-        # Guarded: paho re-raises a callback's exception out of loop(), which would end this thread.
-        client.on_connect = guarded("link.on_connect", self.callback_errors, self._on_connect)
-        client.on_disconnect = guarded("link.on_disconnect", self.callback_errors, self._on_disconnect)
-        client.on_message = guarded("link.on_message", self.callback_errors, self._on_message)
-        return client
-
-    def _connect(self) -> None:
-        if self._client is None:
-            self._client = self._new_client()
-        try:
-            if self._protocol == mqtt.MQTTv5:
-                props = Properties(PacketTypes.CONNECT)
-                props.SessionExpiryInterval = self.config.session_expiry_s
-                self._client.connect(
-                    self.config.host,
-                    self.config.port,
-                    self.config.keepalive_s,
-                    clean_start=False,
-                    properties=props,
-                )
-            else:
-                self._client.connect(self.config.host, self.config.port, self.config.keepalive_s)
-        except (OSError, ssl.SSLError) as exc:
-            self._schedule_retry(f"connect failed: {exc}")
-            return
-        # CONNECT is sent; until the broker's CONNACK arrives (slower over TLS, on a Pi, on a busy
-        # broker) the client is not "connected": do not open another connection over this one.
-        self._next_attempt = self._monotonic() + CONNACK_TIMEOUT_S
-        self._awaiting_connack = True
-
-    def _schedule_retry(self, why: str) -> None:
-        delay = self._backoff.next_delay()
-        self._next_attempt = self._monotonic() + delay
-        log.info("mqtt: %s; retrying in %.1fs", why, delay)
-
-    def _on_connect(self, client: mqtt.Client, _u: Any, _flags: Any, reason: Any, _props: Any) -> None:
-        self._awaiting_connack = False
-        if reason.is_failure:
-            if self._protocol == mqtt.MQTTv5 and self.config.protocol == "auto" and reason.value in (1, 0x84):
-                log.warning("broker refuses MQTT 5: falling back to 3.1.1")
-                self._protocol = mqtt.MQTTv311
-                self._client = None
-                self._next_attempt = self._monotonic()
-                return
-            self._schedule_retry(f"connection refused: {reason}")
-            return
-        self._connected = True
+    def _connected_hook(self) -> None:
+        """A new connection (the wrapper re-made the subscriptions): go back to the oldest unacked."""
         self.stats.connects += 1
-        self._backoff.reset()
-        for topic in (
-            topics.acks(self.kiosk_id),
-            topics.commands(self.kiosk_id),
-            topics.FLAGS_UPDATES,
-            topics.FLAGS_HEAD,
-            topics.TRUST,
-            topics.RULES,
-        ):
-            client.subscribe(topic, qos=1)
         self._restart_delivery()
         self._next_status = 0.0
-        log.info("mqtt: connected to %s:%d", self.config.host, self.config.port)
 
-    def _on_disconnect(self, _c: mqtt.Client, _u: Any, _flags: Any, reason: Any, _props: Any) -> None:
-        if self._connected:
-            self._lost(str(reason))
-
-    def _lost(self, why: str) -> None:
-        self._connected = False
+    def _lost(self, _why: str) -> None:
         self.stats.disconnects += 1
         self._restart_delivery()
-        self._schedule_retry(f"disconnected ({why})")
 
     def _shutdown(self) -> None:
-        client = self._client
-        if client is None:
-            return
-        if self._connected:
-            info = client.publish(
-                topics.status(self.kiosk_id), self._status_payload("offline"), qos=1, retain=True
-            )
-            deadline = self._monotonic() + 2.0
-            while not info.is_published() and self._monotonic() < deadline:
-                client.loop(timeout=0.05)
-            client.disconnect()
-            client.loop(timeout=0.1)
-        self._connected = False
-        self._client = None
+        """Say "offline" (retained) if connected, and disconnect cleanly."""
+        self.mqtt.close(farewell=(topics.status(self.kiosk_id), self._status_payload(OFFLINE)))
 
     # -- delivery -------------------------------------------------------------------------------
 
@@ -364,13 +288,16 @@ class KioskLink:
             log.info("mqtt: hub has not acked seq %d within %.0fs: re-sending it alone", first, timeout)
             self._window = 1
             self._restart_delivery()
-        while len(self._batches) < self._window and self._client is not None:
+        while len(self._batches) < self._window:
             events = self.store.outbox(limit=self.config.batch_size, after_seq=self._sent_upto)
             if not events:
                 return
-            info = self._client.publish(topics.events(self.kiosk_id), encode_events(events), qos=1)
+            info = self.mqtt.publish(topics.events(self.kiosk_id), encode_events(events), qos=1)
             if info.rc != mqtt.MQTT_ERR_SUCCESS:
-                self._lost(f"publish failed: {mqtt.error_string(info.rc)}")
+                # Not connected after all: the wrapper notices on its next step; start again from the
+                # oldest unacked then.
+                log.info("mqtt: publish failed (%s)", mqtt.error_string(info.rc))
+                self._restart_delivery()
                 return
             self._batches.append(_Batch(events[0].seq, events[-1].seq, {e.event_id for e in events}, now))
             self._sent_upto = events[-1].seq
@@ -385,30 +312,31 @@ class KioskLink:
         done = sum(1 for b in self._batches if not b.pending)
         self._batches = [b for b in self._batches if b.pending]
         self._window = min(self.config.max_inflight_batches, self._window + done)
-        self._wake.set()
 
     # -- incoming -------------------------------------------------------------------------------
 
-    def _on_message(self, _c: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
+    def _on_ack(self, message: mqtt.MQTTMessage) -> None:
+        with self._refusing(message.topic):
+            self._acked(decode_ack(message.payload))
+
+    def _on_hub_message(self, message: mqtt.MQTTMessage) -> None:
+        with self._refusing(message.topic):
+            self._update(message.topic, message.payload)
+
+    @contextlib.contextmanager
+    def _refusing(self, topic: str) -> Iterator[None]:
+        """A message that breaks the contract is refused (counted, in the status); any other error too,
+        and re-raised for the wrapper to log and count (e.g. the disk is full while saving an update)."""
         try:
-            if message.topic == topics.acks(self.kiosk_id):
-                self._acked(decode_ack(message.payload))
-            else:
-                self._update(message.topic, message.payload)
+            yield
         except WireError as exc:
-            self._reject(f"{message.topic}: {exc}")
-        except Exception as exc:  # e.g. the disk is full while saving an update: refused, not fatal
-            self._reject(f"{message.topic}: not applied: {type(exc).__name__}: {exc}")
-            raise  # counted and logged by the guard
+            self._reject(f"{topic}: {exc}")
+        except Exception as exc:
+            self._reject(f"{topic}: not applied: {type(exc).__name__}: {exc}")
+            raise
 
     def _update(self, topic: str, payload: bytes | bytearray) -> None:
-        expected = {
-            topics.FLAGS_UPDATES: ("flags.delta",),
-            topics.FLAGS_HEAD: ("flags.head",),
-            topics.TRUST: ("trust", "key.rotate", "doc.head"),
-            topics.RULES: ("rules", "doc.head"),
-            topics.commands(self.kiosk_id): ("command", "flags.chunk", "doc.chunk"),
-        }.get(topic)
+        expected = self._topic_types.get(topic)
         if expected is None:
             raise WireError("unexpected topic")
         if not payload:
@@ -425,26 +353,31 @@ class KioskLink:
         if signed.target not in (None, self.kiosk_id):
             raise WireError(f"addressed to {signed.target}")
         self.hub_keys.used(signed.kid)
-        if signed.type in FLAG_TYPES:
-            before = (self.flags.version, sorted(self.flags.wanted))
-            self.flags.handle(signed)  # orders, persists and verifies: the one owner of flag state
-            if signed.type != "flags.head":
-                self.stats.updates_applied += 1
-            if (self.flags.version, sorted(self.flags.wanted)) != before:
-                self._next_status = 0.0  # report the new version, or a wish to resync, at once
-            return
-        document = None
-        if signed.type in DOC_TYPES:
-            self._next_status = 0.0  # ask for the chunks still missing at once
-            if signed.type == "doc.head" and signed.payload.get("type") not in expected:
-                raise WireError(f"a head of {signed.payload.get('type')} is not accepted on this topic")
-            repeated = self.docs.repeated
-            whole = self.docs.handle(signed)
-            if self.docs.repeated > repeated:
-                self.stats.updates_repeated += 1  # the document in force: not fetched or applied again
-            if whole is None:
-                return
-            signed, document = whole, whole.type  # from here on, as if it had come in one envelope
+        self._by_type[signed.type](topic, signed, digest)
+
+    def _flag_update(self, _topic: str, signed: Signed, _digest: bytes | None) -> None:
+        before = (self.flags.version, sorted(self.flags.wanted))
+        self.flags.handle(signed)  # orders, persists and verifies: the one owner of flag state
+        if signed.type != "flags.head":
+            self.stats.updates_applied += 1
+        if (self.flags.version, sorted(self.flags.wanted)) != before:
+            self._next_status = 0.0  # report the new version, or a wish to resync, at once
+
+    def _doc_update(self, topic: str, signed: Signed, digest: bytes | None) -> None:
+        self._next_status = 0.0  # ask for the chunks still missing at once
+        if signed.type == "doc.head" and signed.payload.get("type") not in self._topic_types[topic]:
+            raise WireError(f"a head of {signed.payload.get('type')} is not accepted on this topic")
+        repeated = self.docs.repeated
+        whole = self.docs.handle(signed)
+        if self.docs.repeated > repeated:
+            self.stats.updates_repeated += 1  # the document in force: not fetched or applied again
+        if whole is not None:  # from here on, as if it had come in one envelope
+            self._versioned_update(topic, whole, digest, document=whole.type)
+
+    def _versioned_update(
+        self, topic: str, signed: Signed, digest: bytes | None, document: str | None = None
+    ) -> None:
+        """A trust list, health rules, a key announcement or a command: applied if newer than applied."""
         counter = signed.type
         applied = self.store.applied_version(counter) or 0
         if signed.type == "key.rotate" and self.hub_keys.already_trusts(signed):
@@ -479,37 +412,49 @@ class KioskLink:
 
     # -- status ---------------------------------------------------------------------------------
 
-    def _status_payload(self, state: str) -> bytes:
-        body: dict[str, Any] = {
+    def status(self, state: str = ONLINE) -> KioskStatus:
+        """The kiosk's status message (wire/status.py): the one place it is built.
+
+        The link's own fields, then the service's (`status_extra`: camera, clock, decoding...). Should
+        they ever break the contract (a bug), the kiosk still reports in: the core fields and the error."""
+        core: dict[str, Any] = {
             "state": state,
             "kiosk_id": self.kiosk_id,
             "version": __version__,
             "at": self._wall().isoformat(timespec="seconds"),
         }
-        if state != "offline":
-            body.update(
-                {
-                    "flags_version": self.store.applied_version(FLAGS_VERSION),
-                    "trust_version": self.store.applied_version("trust"),
-                    "rules_version": self.store.applied_version("rules"),
-                    "hub_keys": self.hub_keys.kids(),
-                    "backlog": self.store.backlog(),
-                    "resync_wanted": self.resync_wanted,
-                    **self.flags.status_fields(),
-                    "docs_wanted": self.docs.wanted(),
-                    "store": self.store.health.to_dict(),
-                    "updates_rejected": self.stats.updates_rejected,
-                    "last_rejection": self.stats.last_rejection,
-                    "callback_errors": sum(self.callback_errors.values()),
-                    "loop_errors": self.stats.loop_errors,
-                    **self._status_extra(),
-                }
-            )
-        return json.dumps(body, ensure_ascii=False, default=str).encode()
+        if state == OFFLINE:
+            return KioskStatus.model_validate(core)
+        fields = {
+            **core,
+            "flags_version": self.store.applied_version(FLAGS_VERSION),
+            "trust_version": self.store.applied_version("trust"),
+            "rules_version": self.store.applied_version("rules"),
+            "hub_keys": self.hub_keys.kids(),
+            "backlog": self.store.backlog(),
+            "resync_wanted": self.resync_wanted,
+            **self.flags.status_fields(),
+            "docs_wanted": self.docs.wanted(),
+            "store": self.store.health.to_dict(),
+            "updates_rejected": self.stats.updates_rejected,
+            "last_rejection": self.stats.last_rejection,
+            "callback_errors": sum(self.callback_errors.values()),
+            "loop_errors": self.stats.loop_errors,
+            **self._status_extra(),
+        }
+        try:
+            return KioskStatus.model_validate(fields)
+        except ValidationError as exc:
+            self.stats.status_errors += 1
+            log.error("the kiosk's status breaks its own contract: %s", exc)
+            return KioskStatus.model_validate({**core, "status_error": str(exc)[:500]})
+
+    def _status_payload(self, state: str) -> bytes:
+        return self.status(state).to_json()
 
     def _maybe_status(self) -> None:
         now = self._monotonic()
-        if now < self._next_status or self._client is None:
+        if now < self._next_status:
             return
-        self._client.publish(topics.status(self.kiosk_id), self._status_payload("online"), qos=1, retain=True)
+        self.mqtt.publish(topics.status(self.kiosk_id), self._status_payload(ONLINE), qos=1, retain=True)
         self._next_status = now + self.config.status_interval_s

@@ -207,8 +207,8 @@ def test_an_oversized_status_is_not_parsed(broker: MosquittoBroker, tmp_path: Pa
 
     import paho.mqtt.client as mqtt
 
-    from hub.mqtt_ingest import MAX_STATUS_BYTES
     from wire import topics
+    from wire.status import MAX_STATUS_BYTES
 
     db = hub_database(tmp_path / "hub.db")
     publisher = FlagPublisher(db, HUB, DEFAULT_KEY, broker.host, broker.port).start()
@@ -227,6 +227,7 @@ def test_an_oversized_status_is_not_parsed(broker: MosquittoBroker, tmp_path: Pa
         client.disconnect()
         publisher.stop()
     assert publisher.chunks_sent == 1  # only kiosk-small's: the oversized status was dropped unread
+    assert publisher.refused_statuses == 1  # and counted
 
 
 def test_an_error_in_a_status_callback_does_not_end_the_publisher(

@@ -19,6 +19,7 @@ from testkit.linkrig import hub_database, start_hub, stored_count, wait_for
 from testkit.services import MosquittoBroker
 from tests.conftest import REPO_ROOT
 from wire import topics
+from wire.status import KioskStatus
 
 CCCD = "001099012345|123456789|Nguyễn Văn An|01011999|Nam|Thôn 1, Xã A, Huyện B, Tỉnh C|15082021"
 
@@ -91,6 +92,9 @@ def test_service_scans_publishes_notifies_systemd_and_stops_cleanly_on_sigterm(
     try:
         assert notify.recv(4096).startswith(b"READY=1")
         wait_for(lambda: stored_count(db) >= 2, 60, "both passages stored at the hub")
+        # The service's status fields and the link's make one message of wire/status.py: none unknown.
+        online = KioskStatus.from_dict(_retained(broker, topics.status("kiosk-svc")))
+        assert online.online and online.model_extra == {} and online.clock is not None and online.camera
         proc.send_signal(signal.SIGTERM)
         _out, err = proc.communicate(timeout=30)
     finally:
