@@ -34,7 +34,7 @@ class Inbox:
 
 def settings(broker: MosquittoBroker, client_id: str, **changes: object) -> ClientSettings:
     base: dict[str, object] = {"host": broker.host, "port": broker.port, "backoff_min_s": 0.05}
-    return ClientSettings(client_id=client_id, **{**base, **changes})  # type: ignore[arg-type]
+    return ClientSettings(client_id=client_id, **{**base, **changes})
 
 
 @pytest.fixture

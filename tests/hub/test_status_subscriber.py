@@ -50,7 +50,7 @@ def test_one_status_subscriber_records_the_fleet_and_refuses_bad_statuses(
 
         wait_for(lambda: seen().get("kiosk-1", {}).get("backlog") == 0, 30, "kiosk-1 online with nothing due")
         kiosk = seen()["kiosk-1"]
-        assert kiosk["online"] is True and kiosk["software"]  # type: ignore[index]
+        assert kiosk["online"] is True and kiosk["software"]
         liar = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="liar", protocol=mqtt.MQTTv5)
         liar.connect(broker.host, broker.port)
         liar.loop_start()
