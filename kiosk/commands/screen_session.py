@@ -65,9 +65,17 @@ def command(
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     # The loop runs in a thread: it blocks in waitpid, which a signal does not interrupt (PEP 475).
+    parent = os.getppid()
     thread = threading.Thread(target=supervisor.run, name="screen-session")
     thread.start()
+    orphaned = False
     while thread.is_alive() and not supervisor.stop_event.wait(0.5):
-        pass
+        # cage gone (crashed, killed): the display went with it. End too, so that systemd restarts the
+        # whole session instead of a browser being restarted forever with nowhere to draw.
+        if os.getppid() != parent:
+            orphaned = True
+            break
     supervisor.stop()
     thread.join()
+    if orphaned:
+        raise click.ClickException("the parent process (the compositor) is gone: ending the session")

@@ -77,14 +77,14 @@ def test_the_browser_command_comes_from_the_screen_config(tmp_path: Path) -> Non
 class Launcher:
     """`kiosk screen-session` in a subprocess, its log read line by line."""
 
-    def __init__(self, config: Path, debug_port: int, profiles: Path) -> None:
+    def __init__(self, config: Path, debug_port: int, profiles: Path, parent: tuple[str, ...] = ()) -> None:
         self.debug_port = debug_port
         self.profiles = profiles
         self.lines: list[str] = []
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "kiosk.cli", "screen-session", "--config", str(config), "--headless",
-             "--remote-debugging-port", str(debug_port), "--profile-root", str(profiles)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, errors="replace",
+            [*parent, sys.executable, "-m", "kiosk.cli", "screen-session", "--config", str(config),
+             "--headless", "--remote-debugging-port", str(debug_port), "--profile-root", str(profiles)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace",
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )  # fmt: skip
         threading.Thread(target=self._read, daemon=True).start()
@@ -111,16 +111,16 @@ class Launcher:
 
 
 @pytest.fixture
-def launch(tmp_path: Path) -> Iterator[Callable[[int], Launcher]]:
+def launch(tmp_path: Path) -> Iterator[Callable[..., Launcher]]:
     started: list[Launcher] = []
 
-    def start(screen_port: int) -> Launcher:
+    def start(screen_port: int, parent: tuple[str, ...] = ()) -> Launcher:
         config = tmp_path / "kiosk.toml"
         config.write_text(
             '[kiosk]\nkiosk_id = "road-1"\ncheckpoint_id = "ql1a-km12"\nmode = "assisted"\n'
             f'[screen]\nport = {screen_port}\nsize = [800, 480]\nbrowser = "{find_chromium()}"\n'
         )
-        launcher = Launcher(config, free_port(), tmp_path / "profiles")
+        launcher = Launcher(config, free_port(), tmp_path / "profiles", parent)
         started.append(launcher)
         return launcher
 
@@ -155,7 +155,7 @@ def screen_tab(chromium: Browser, launcher: Launcher, url: str) -> tuple[Browser
 
 
 def test_session_waits_for_the_screen_shows_it_and_restarts_a_killed_browser(
-    launch: Callable[[int], Launcher], chromium: Browser
+    launch: Callable[..., Launcher], chromium: Browser
 ) -> None:
     port = free_port()
     launcher = launch(port)
@@ -248,3 +248,31 @@ def test_stopping_ends_the_browsers_whole_process_group(tmp_path: Path) -> None:
     for pid in (helper, leader):
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+def ended(pid: int) -> bool:
+    """Gone, or a zombie waiting for whoever adopted it to reap it."""
+    try:
+        return Path(f"/proc/{pid}/status").read_text().split("State:")[1].split()[0] in ("Z", "X")
+    except (FileNotFoundError, IndexError):
+        return True
+
+
+def test_session_ends_with_its_compositor(launch: Callable[..., Launcher]) -> None:
+    """cage killed: the launcher (adopted by init) ends and takes its browser along, for systemd to
+    restart the whole session, instead of restarting a browser forever with no display to draw on."""
+    server = answering_server()
+    try:
+        port = int(server.url.rsplit(":", 1)[1].strip("/"))
+        # `sh` plays cage: the launcher's parent, printing the launcher's pid.
+        launcher = launch(port, ("sh", "-c", '"$@" & echo $!; wait', "sh"))
+        assert launcher.process.stdout is not None
+        session = int(launcher.process.stdout.readline())
+        browser = launcher.wait_started(1)
+        launcher.process.kill()
+        launcher.process.wait(30)
+        wait_for(lambda: ended(session) and ended(browser), 60, f"the session to end:\n{launcher.log()}")
+        wait_for(lambda: launcher.leftovers() == [], 60, f"no browser left: {launcher.leftovers()}")
+        assert "the compositor) is gone" in "\n".join(launcher.lines), launcher.log()
+    finally:
+        server.stop()
