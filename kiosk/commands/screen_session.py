@@ -54,7 +54,8 @@ def command(
         url = screen_url(screen)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
-    root = profile_root or Path(os.environ.get("RUNTIME_DIRECTORY") or tempfile.gettempdir()) / "kiosk-screen"
+    runtime = os.environ.get("RUNTIME_DIRECTORY")  # the unit's own /run/kiosk-screen
+    root = profile_root or (Path(runtime) if runtime else Path(tempfile.gettempdir()) / "kiosk-screen")
     supervisor = BrowserSupervisor(
         url, lambda profile: chromium_command(screen, profile, headless, debug_port), root
     )
@@ -75,7 +76,10 @@ def command(
         if os.getppid() != parent:
             orphaned = True
             break
+    stopped = supervisor.stop_event.is_set()
     supervisor.stop()
     thread.join()
     if orphaned:
         raise click.ClickException("the parent process (the compositor) is gone: ending the session")
+    if not stopped:  # the loop died (its traceback is above): exit non-zero, systemd starts it again
+        raise click.ClickException("the browser loop ended unexpectedly")

@@ -60,7 +60,6 @@ KIOSK_FLAGS = (
     "--disable-breakpad",
     "--no-pings",
     "--password-store=basic",
-    "--autoplay-policy=no-user-gesture-required",
 )
 LOOPBACK = ("localhost", "127.0.0.1", "::1")
 DEAD_PROXY = "http://127.0.0.1:9"  # the discard port: nothing listens, every proxied request fails
@@ -79,9 +78,14 @@ def network_flags(host: str) -> list[str]:
     return flags
 
 
+def screen_host(config: ScreenConfig) -> str:
+    """The address the browser reaches the screen at: a wildcard bind is reached on the loopback."""
+    return "127.0.0.1" if config.host in WILDCARD_HOSTS else config.host.strip("[]")
+
+
 def screen_url(config: ScreenConfig) -> str:
-    """The page's address as this machine reaches it (a wildcard bind is reached on the loopback)."""
-    host = "127.0.0.1" if config.host in WILDCARD_HOSTS else config.host.strip("[]")
+    """The page's address as this machine reaches it."""
+    host = screen_host(config)
     if ":" in host:
         host = f"[{host}]"
     if config.port == 0:
@@ -102,11 +106,10 @@ def chromium_command(
     Chromium refuses to run as root with its sandbox on; the unit runs it as its own user, so only a
     root shell (a test container) gets `--no-sandbox`."""
     width, height = config.size
-    host = "127.0.0.1" if config.host in WILDCARD_HOSTS else config.host.strip("[]")
     command = [
         config.browser,
         *KIOSK_FLAGS,
-        *network_flags(host),
+        *network_flags(screen_host(config)),
         f"--user-data-dir={profile_dir}",
         f"--window-size={width},{height}",
         "--window-position=0,0",
@@ -125,10 +128,14 @@ def chromium_command(
     return command
 
 
+# Straight to the loopback: an http_proxy in the environment must not stand between us and the kiosk.
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
 def screen_answers(url: str, timeout_s: float = 2.0) -> bool:
     """Whether the screen server serves its page now."""
     try:
-        with urllib.request.urlopen(url, timeout=timeout_s) as response:
+        with _DIRECT.open(url, timeout=timeout_s) as response:
             return bool(response.status == 200)
     except (OSError, urllib.error.URLError, ValueError):
         return False
