@@ -132,7 +132,10 @@ def test_kiosk_screen_unit_runs_the_launcher_in_cage_on_tty1_and_restarts_it(tmp
     assert program == f"{sys.prefix}/bin/kiosk" and args[0] == "screen-session"
     context = screen_session.command.make_context("screen-session", args[1:])  # parses, does not run
     assert context.params["config_path"] == "/etc/kiosk/kiosk.toml" and not context.params["headless"]
-    # 4.5 today: less tight than the kiosk's 4.0, as Chromium's sandbox needs user namespaces, its
+    # cage opens the GPU, the touch panel and the tty: nothing may close devices, and ProtectClock= would
+    # (it implies DeviceAllow=char-rtc, an allow-list of one on systemd 252).
+    assert not {"DeviceAllow", "DevicePolicy", "PrivateDevices", "ProtectClock"} & set(service), service
+    # 4.7 today: less tight than the kiosk's 4.0, as Chromium's sandbox needs user namespaces, its
     # JavaScript engine writable-executable memory, and cage the display and input devices.
     assert exposure(tmp_path / "kiosk-screen.service") <= 5.0
 
