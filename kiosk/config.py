@@ -75,7 +75,7 @@ class ScreenConfig(BaseModel):
         description="names the screen may be reached by besides localhost, 127.0.0.1, [::1] and `host`"
         " (the Host header is checked: DNS rebinding)",
     )
-    # `kiosk screen-session` (systemd/kiosk-screen.service): the browser on the Pi's own display.
+    # `kiosk screen-session` (common/systemd/kiosk-screen.service): the browser on the Pi's own display.
     browser: str = Field("chromium", description="the browser `kiosk screen-session` runs (Debian: chromium)")
     size: tuple[PositiveInt, PositiveInt] = Field(
         (800, 480),

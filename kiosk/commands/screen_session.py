@@ -1,6 +1,6 @@
 """`kiosk screen-session --config FILE`: the kiosk page full screen on the Pi's display, kept running.
 
-systemd/kiosk-screen.service runs it inside `cage` on tty1 (docs/screen.md). `--headless` runs the
+common/systemd/kiosk-screen.service runs it inside `cage` on tty1 (docs/screen.md). `--headless` runs the
 same browser command without a display, for tests and for checking a kiosk over SSH.
 """
 

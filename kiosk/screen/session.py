@@ -1,7 +1,7 @@
 """The kiosk page on the Pi's own display: Chromium, full screen, restarted whenever it dies.
 
 `kiosk screen-session` runs this inside `cage` (a Wayland compositor that shows one application full
-screen), started by systemd/kiosk-screen.service on tty1. It waits until the kiosk's screen server
+screen), started by common/systemd/kiosk-screen.service on tty1. It waits until the kiosk's screen server
 answers (the kiosk service may still be starting, or restarting), then runs Chromium on the page and
 starts it again after any exit: a crash, an out-of-memory kill, someone closing it. systemd restarts
 the whole session (cage included) if this process itself dies. The same code runs headless in the

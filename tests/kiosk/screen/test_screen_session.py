@@ -1,4 +1,4 @@
-"""`kiosk screen-session`: the launcher systemd/kiosk-screen.service runs on the Pi's display, run headless.
+"""`kiosk screen-session`, the launcher common/systemd/kiosk-screen.service runs on the display, headless.
 
 The real command in a subprocess, from a real config file, against a real screen server: it waits for
 the server before starting Chromium, the page renders and follows the kiosk's state (read through the
