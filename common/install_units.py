@@ -1,7 +1,8 @@
 """`kiosk install-units` / `hub install-units`: render the systemd unit templates and install them.
 
-Each machine installs only its own units: a kiosk gets `kiosk.service`; the hub gets `hub.service` and the
-Mosquitto drop-in (`mosquitto.service.d/checkpoint.conf`).
+Each machine installs only its own units: a kiosk gets `kiosk.service` and `kiosk-screen.service` (the
+page on its own display, docs/screen.md); the hub gets `hub.service` and the Mosquitto drop-in
+(`mosquitto.service.d/checkpoint.conf`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ UNIT_DIR = Path(__file__).resolve().parent / "systemd"
 # pass --prefix where the docs are).
 SOURCE_ROOT = Path(__file__).resolve().parents[1]
 ROLES: dict[str, list[str]] = {
-    "kiosk": ["kiosk.service"],
+    "kiosk": ["kiosk.service", "kiosk-screen.service"],
     "hub": ["hub.service", "mosquitto.service.d/checkpoint.conf"],
 }
 

@@ -19,7 +19,7 @@ def main() -> None:
 def _register() -> None:
     """Attach every subcommand. Each lives in its own module so that jobs stay independent."""
     from common.install_units import install_units_command
-    from kiosk.commands import decode, gate_safe, run, trust, verify
+    from kiosk.commands import decode, gate_safe, run, screen_session, trust, verify
 
     main.add_command(decode.command)
     main.add_command(gate_safe.command)
@@ -27,6 +27,7 @@ def _register() -> None:
         install_units_command("kiosk", "systemctl daemon-reload && systemctl enable --now kiosk")
     )
     main.add_command(run.command)
+    main.add_command(screen_session.command)
     main.add_command(trust.command)
     main.add_command(verify.command)
     # Commands that other packages of this distribution add (`kiosk demo` from demo/): through entry

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
 
 from common.config_errors import ConfigError, load_toml_model
 from kiosk.camera.config import CameraConfig
@@ -74,6 +74,12 @@ class ScreenConfig(BaseModel):
         default_factory=list,
         description="names the screen may be reached by besides localhost, 127.0.0.1, [::1] and `host`"
         " (the Host header is checked: DNS rebinding)",
+    )
+    # `kiosk screen-session` (common/systemd/kiosk-screen.service): the browser on the Pi's own display.
+    browser: str = Field("chromium", description="the browser `kiosk screen-session` runs (Debian: chromium)")
+    size: tuple[PositiveInt, PositiveInt] = Field(
+        (800, 480),
+        description="the display's [width, height] in pixels (the official 7-inch Pi display: 800x480)",
     )
 
 

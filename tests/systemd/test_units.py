@@ -97,13 +97,47 @@ def test_install_units_writes_only_each_machines_own_units(tmp_path: Path) -> No
     CliRunner().invoke(hub_main, ["install-units", "--dest", str(tmp_path / "h")], catch_exceptions=False)
     assert sorted(
         p.relative_to(tmp_path / "k").as_posix() for p in (tmp_path / "k").rglob("*") if p.is_file()
-    ) == ["kiosk.service"]
+    ) == ["kiosk-screen.service", "kiosk.service"]
     assert sorted(
         p.relative_to(tmp_path / "h").as_posix() for p in (tmp_path / "h").rglob("*") if p.is_file()
     ) == [
         "hub.service",
         "mosquitto.service.d/checkpoint.conf",
     ]
+
+
+def test_kiosk_screen_unit_runs_the_launcher_in_cage_on_tty1_and_restarts_it(tmp_path: Path) -> None:
+    """The Pi's display (docs/screen.md): cage full screen on tty1 running `kiosk screen-session`, as its
+    own unprivileged user, after the kiosk, restarted whenever it ends. Its command line is one the
+    real `cage` and the real `kiosk screen-session` accept."""
+    from kiosk.commands import screen_session
+
+    rendered(tmp_path)
+    unit = read_unit(tmp_path / "kiosk-screen.service")
+    service = unit["Service"]
+    assert service["Restart"] == "always" and int(unit["Unit"]["StartLimitIntervalSec"]) == 0
+    assert "kiosk.service" in unit["Unit"]["After"].split() and unit["Unit"]["Wants"] == "kiosk.service"
+    assert unit["Unit"]["Conflicts"] == "getty@tty1.service" and service["TTYPath"] == "/dev/tty1"
+    assert service["User"] == "kiosk-screen" and service["PAMName"]  # a logind seat session, not root
+    assert service["NoNewPrivileges"] == "yes" and service["CapabilityBoundingSet"] == ""
+    assert unit["Install"]["WantedBy"] == "multi-user.target"
+
+    compositor, *rest = service["ExecStart"].split()
+    assert compositor == "/usr/bin/cage"
+    split = rest.index("--")
+    cage_help = subprocess.run([compositor, "-h"], capture_output=True, text=True, timeout=30).stdout
+    for option in rest[:split]:
+        assert re.search(rf"^ {re.escape(option)}\b", cage_help, re.M), (option, cage_help)
+    program, *args = rest[split + 1 :]
+    assert program == f"{sys.prefix}/bin/kiosk" and args[0] == "screen-session"
+    context = screen_session.command.make_context("screen-session", args[1:])  # parses, does not run
+    assert context.params["config_path"] == "/etc/kiosk/kiosk.toml" and not context.params["headless"]
+    # cage opens the GPU, the touch panel and the tty: nothing may close devices, and ProtectClock= would
+    # (it implies DeviceAllow=char-rtc, an allow-list of one on systemd 252).
+    assert not {"DeviceAllow", "DevicePolicy", "PrivateDevices", "ProtectClock"} & set(service), service
+    # 4.7 today: less tight than the kiosk's 4.0, as Chromium's sandbox needs user namespaces, its
+    # JavaScript engine writable-executable memory, and cage the display and input devices.
+    assert exposure(tmp_path / "kiosk-screen.service") <= 5.0
 
 
 def exposure(unit: Path) -> float:

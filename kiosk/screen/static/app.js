@@ -10,7 +10,22 @@ const $ = (id) => document.getElementById(id);
 let version = -1;
 let current = null;
 
+// The page is never scrolled (a kiosk screen has no scroll bar a citizen would find): a verdict with
+// many reasons shrinks its text lines step by step, down to 60 %, until it fits the screen.
+function fit() {
+  const main = $("verdict");
+  for (let scale = 1; scale >= 0.55; scale -= 0.1) {
+    main.style.setProperty("--fit", scale.toFixed(1));
+    if (main.scrollHeight <= main.clientHeight) return;
+  }
+}
+
 function render(state) {
+  show(state);
+  fit();
+}
+
+function show(state) {
   current = state.current;
   $("officer").hidden = !state.assisted;
   const main = $("verdict");
@@ -96,4 +111,5 @@ $("manual").addEventListener("submit", async (ev) => {
   // Recorded: the citizen's details go from the form (they are on screen for the hold time only).
   if (await post("/api/manual", body, "manual_result")) form.reset();
 });
+window.addEventListener("resize", fit);
 poll();
