@@ -15,10 +15,11 @@ def main() -> None:
 
 def _register() -> None:
     """Attach every subcommand. Each lives in its own module so that jobs stay independent."""
-    from kiosk.commands import decode, demo, gate_safe, install_units, run, trust, verify
+    from kiosk.commands import decode, demo, doctor, gate_safe, install_units, run, trust, verify
 
     main.add_command(decode.command)
     main.add_command(demo.command)
+    main.add_command(doctor.command)
     main.add_command(gate_safe.command)
     main.add_command(install_units.command)
     main.add_command(run.command)

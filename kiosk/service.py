@@ -26,6 +26,7 @@ from gpiozero.pins import Factory
 
 from common.healthrules import RuleError, RuleSet, rules_in_document
 from common.liveness import Heartbeats, watchdog_ok
+from common.metrics import MetricsServer
 from common.valuesets import load_value_sets
 from kiosk.camera import LatestFrameCapture
 from kiosk.camera.base import FrameSource
@@ -35,7 +36,9 @@ from kiosk.config import KioskConfig
 from kiosk.decode import FrameScanner
 from kiosk.display import Indicator
 from kiosk.display.buttons import OfficerButtons
+from kiosk.doctor import live_checks, summary
 from kiosk.flagsync import FlagSync
+from kiosk.metrics import KioskMetrics
 from kiosk.mqtt.link import KioskLink
 from kiosk.officer import OfficerInputError, manual_declaration, officer_decision, officer_target
 from kiosk.pipeline import Decision, ScanPipeline, run_until_stopped
@@ -137,8 +140,11 @@ class KioskService:
             on_event=self._camera_event,
             heartbeat=lambda: self.heartbeats.beat("capture"),
         )
+        # Metrics (kiosk/metrics.py): read from these objects at scrape time; the scanner is timed.
+        self.metrics = KioskMetrics(self)
+        self.metrics_server = MetricsServer(self.metrics.registry, config.metrics, "kiosk")
         self.pipeline = ScanPipeline(
-            self.scanner, self.verifier, self.indicator, self.clock, recorder=self._record
+            self.metrics.timed(self.scanner), self.verifier, self.indicator, self.clock, recorder=self._record
         )
         self.link: KioskLink | None = None
         if config.mqtt is not None:
@@ -182,6 +188,7 @@ class KioskService:
     # -- wiring ---------------------------------------------------------------------------------
 
     def _record(self, decision: Decision) -> None:
+        self.metrics.decided(decision)
         fields = passage_fields(
             decision, self.config.kiosk.kiosk_id, self.config.kiosk.checkpoint_id, self.config.kiosk.mode,
             self.flags.version,
@@ -203,6 +210,7 @@ class KioskService:
             mode, self.flags.version, officer_id=officer, override=override,
         )  # fmt: skip
         self.store.record(fields)
+        self.metrics.verdict(verdict, mode)
         self._recorded_at(reading)
         self.indicator.show(verdict.outcome)
         self.screen_state.show(verdict, fields["event_id"])
@@ -347,6 +355,7 @@ class KioskService:
             "rules_loaded": len(self.verifier.verifier.rules),
             "rules_version": self.verifier.verifier.rules.version,
             "trust": self.trust.status(),  # keys per purpose and skipped entries (`kiosk trust` names them)
+            "checks": summary(live_checks(self)),  # the self-checks of `kiosk doctor`, judged live
         }
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -374,6 +383,7 @@ class KioskService:
             self.time_floor.persist()
 
         self.capture.start()
+        self.metrics_server.start()
         if self.link is not None:
             self.link.start()
         if self.screen is not None:
@@ -390,6 +400,7 @@ class KioskService:
 
     def shutdown(self) -> None:
         self.notifier.stopping()
+        self.metrics_server.stop()
         if self.screen is not None:
             self.screen.stop()
         self.capture.stop()

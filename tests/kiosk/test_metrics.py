@@ -1,0 +1,138 @@
+"""The kiosk's Prometheus endpoint, scraped over HTTP from a running kiosk service (issue 15, item 6):
+the figures move with what the kiosk does, and carry no personal data."""
+
+from __future__ import annotations
+
+import threading
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from gpiozero.pins.mock import MockFactory, MockPWMPin
+from prometheus_client import generate_latest
+
+from kiosk.config import KioskConfig
+from kiosk.pipeline import internal_error_verdict
+from kiosk.service import KioskService
+from kiosk.simulate import script_for, write_replay_folder
+from tests.support.linkrig import hub_database, start_hub, wait_for
+from tests.support.scrape import Scrape, scrape
+from tests.support.services import MosquittoBroker, free_port
+
+CCCD = "001099012345|123456789|Nguyễn Văn An|01011999|Nam|Thôn 1, Xã A, Huyện B, Tỉnh C|15082021"
+
+
+def kiosk_config(
+    tmp_path: Path, broker_port: int, payloads: list[str], kiosk_id: str = "kiosk-m"
+) -> KioskConfig:
+    camera = tmp_path / f"camera-{kiosk_id}"
+    write_replay_folder(camera, script_for(payloads, hold_frames=4, gap_frames=20), 640, 480)
+    return KioskConfig.model_validate(
+        {
+            "kiosk": {
+                "kiosk_id": kiosk_id, "checkpoint_id": "cp-1", "state_dir": str(tmp_path / kiosk_id),
+                "assume_clock_trusted": True,
+            },
+            "camera": {"source": "replay", "path": str(camera), "fps": 30, "loop": True},
+            "decode": {"dedupe_window_s": 600},
+            "policy": {"identity_only": "PASS"},
+            "screen": {"enabled": False},
+            "metrics": {"port": 0},
+            "mqtt": {"port": broker_port, "backoff_min_s": 0.1, "backoff_max_s": 0.5, "ack_timeout_s": 2,
+                     "status_interval_s": 1},
+        }
+    )  # fmt: skip
+
+
+class Running:
+    def __init__(self, config: KioskConfig) -> None:
+        self.service = KioskService(config, pin_factory=MockFactory(pin_class=MockPWMPin))
+        self.thread = threading.Thread(target=self.service.run, daemon=True)
+        self.thread.start()
+        wait_for(lambda: self.service.metrics_server.url is not None, 20, "the metrics endpoint")
+        self.url = str(self.service.metrics_server.url)
+
+    def scrape(self) -> Scrape:
+        return scrape(self.url)
+
+    def stop(self) -> None:
+        self.service.stop_event.set()
+        self.thread.join(20)
+
+
+@pytest.fixture
+def offline_kiosk(tmp_path: Path) -> Iterator[Running]:
+    kiosk = Running(kiosk_config(tmp_path, free_port(), [CCCD]))  # a broker nobody listens on
+    yield kiosk
+    kiosk.stop()
+
+
+def test_a_scan_moves_the_verdict_counter_and_an_unsent_passage_shows_in_the_backlog(
+    offline_kiosk: Running,
+) -> None:
+    verdict = {"outcome": "PASS", "kind": "cccd", "reason": "identity_only", "source": "scan"}
+    wait_for(lambda: offline_kiosk.scrape().value("kiosk_verdicts_total", **verdict) == 1, 60, "one verdict")
+    m = offline_kiosk.scrape()
+    assert m.value("kiosk_verdicts_total") == 1  # exactly one passage, of that reason
+    assert m.value("kiosk_outbox_backlog") == 1  # the broker is down: recorded, not delivered
+    assert m.value("kiosk_link_configured") == 1 and m.value("kiosk_link_connected") == 0
+    assert m.value("kiosk_decode_seconds_count") >= 1
+    assert m.value("kiosk_decision_latency_seconds_count") == 1
+    assert m.value("kiosk_frames_decoded_total") >= 1 and m.value("kiosk_camera_frames_total") >= 1
+    assert m.value("kiosk_camera_up") == 1
+    assert m.value("kiosk_clock_trusted") == 1 and m.value("kiosk_clock_state", reason="assumed") == 1
+    assert m.value("kiosk_disk_free_bytes") > 0
+    assert m.value("kiosk_check_level", check="broker") == 1  # WARN: offline
+    assert m.value("kiosk_check_level", check="camera") == 0
+    assert m.value("kiosk_document_version", document="flags") == 0
+    assert m.value("kiosk_info", kiosk_id="kiosk-m", checkpoint_id="cp-1") == 1
+    frames = m.value("kiosk_frames_scanned_total")
+    wait_for(
+        lambda: offline_kiosk.scrape().value("kiosk_frames_scanned_total") > frames, 20, "frames to move"
+    )
+
+
+def test_no_label_carries_the_id_number_the_name_or_an_id_hash(offline_kiosk: Running) -> None:
+    wait_for(lambda: offline_kiosk.scrape().value("kiosk_verdicts_total") == 1, 60, "one verdict")
+    with urllib.request.urlopen(offline_kiosk.url, timeout=10) as reply:
+        text = reply.read().decode()
+    flags = offline_kiosk.service.flags
+    for secret in ("001099012345", "Nguyễn", "Nguy", str(flags.hash_id("001099012345"))):
+        assert secret not in text
+
+
+def test_backlog_drains_and_link_state_follows_once_the_hub_acks(
+    broker: MosquittoBroker, tmp_path: Path
+) -> None:
+    db = hub_database(tmp_path / "hub.db")
+    hub = start_hub(db, broker.port)
+    kiosk = Running(kiosk_config(tmp_path, broker.port, [CCCD]))
+    try:
+        wait_for(lambda: kiosk.scrape().value("kiosk_link_events_acked_total") == 1, 60, "the hub's ack")
+        m = kiosk.scrape()
+        assert m.value("kiosk_outbox_backlog") == 0
+        assert m.value("kiosk_link_connected") == 1
+        assert m.value("kiosk_check_level", check="broker") == 0
+    finally:
+        kiosk.stop()
+        hub.stop()
+
+
+def test_two_kiosks_in_one_process_keep_their_figures_apart(tmp_path: Path) -> None:
+    port = free_port()
+    a = KioskService(
+        kiosk_config(tmp_path, port, [CCCD], "kiosk-a"), pin_factory=MockFactory(pin_class=MockPWMPin)
+    )
+    b = KioskService(
+        kiosk_config(tmp_path, port, [CCCD], "kiosk-b"), pin_factory=MockFactory(pin_class=MockPWMPin)
+    )
+    try:
+        assert a.metrics.registry is not b.metrics.registry
+        a.metrics.verdict(internal_error_verdict("a test"), "scan")
+        text_a, text_b = generate_latest(a.metrics.registry), generate_latest(b.metrics.registry)
+        assert b'kiosk_id="kiosk-a"' in text_a and b'kiosk_id="kiosk-a"' not in text_b
+        assert b'reason="internal_error"' in text_a and b'reason="internal_error"' not in text_b
+    finally:
+        a.shutdown()
+        b.shutdown()
