@@ -81,6 +81,7 @@ class IngestWorker:
         group = topics.partition_group(group, partition, partitions)
         self._subscription = topics.shared(group, topics.ALL_EVENTS) if shared else topics.ALL_EVENTS
         self.stored_messages = 0
+        self.acked_events = 0  # for metrics (hub/metrics.py): the ingest rate in events
         self.errors = 0
         self.gap_waits = 0
         # The network thread only decodes and queues; one storer thread commits and acks, so paho keeps
@@ -122,6 +123,10 @@ class IngestWorker:
         network = getattr(self._client, "_thread", None)
         threads = [self._storer, *([network] if isinstance(network, threading.Thread) else [])]
         return [f"{t.name} has ended" for t in threads if not t.is_alive()]
+
+    def queued(self) -> int:
+        """Messages received and waiting for the next commit: this partition's lag (hub/metrics.py)."""
+        return self._inbox.qsize()
 
     def stop(self) -> None:
         """Stop taking messages; what is still queued is not acked (the kiosks will re-send it)."""
@@ -204,6 +209,7 @@ class IngestWorker:
         still_waiting: list[tuple[float, str, list[Any]]] = []
         for i, ((kiosk_id, batch), result) in enumerate(zip(group, results, strict=True)):
             acks.setdefault(kiosk_id, []).extend(result.acked)
+            self.acked_events += len(result.acked)
             self.dead_lettered += len(result.dead_lettered)
             if not result.deferred:
                 continue

@@ -16,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from common.liveness import Heartbeats, watchdog_ok
+from common.metrics import MetricsServer
 from hub.api import ApiSettings, create_app
 from hub.config import HubConfig
 from hub.db import Database, open_database
@@ -24,6 +25,7 @@ from hub.flags import sync_from_registry
 from hub.fleet import record_status
 from hub.http_server import ApiServer
 from hub.key_rotation import announcement_path, load_announcement
+from hub.metrics import HubMetrics
 from hub.mqtt_ingest import IngestWorker
 from hub.registry.client import RegistryClient
 from hub.registry.forwarder import Forwarder, ForwarderConfig
@@ -84,6 +86,8 @@ class HubService:
         self._threads: list[threading.Thread] = []
         self._flags_changed = threading.Event()
         self._rotation_stamp: int | None = None
+        self.metrics = HubMetrics(self)  # read from the workers and the database at scrape time
+        self.metrics_server = MetricsServer(self.metrics.registry, config.metrics, "hub")
         self.api: ApiServer | None = None
         if config.http.enabled:
             settings = ApiSettings(
@@ -92,7 +96,8 @@ class HubService:
                 on_flags_changed=self._flags_changed.set,
                 secure_cookie=config.http.secure_cookie,
             )
-            self.api = ApiServer(create_app(self.db, settings), config.http.host, config.http.port)
+            app = self.metrics.instrument(create_app(self.db, settings))  # API latencies
+            self.api = ApiServer(app, config.http.host, config.http.port)
         self.ready = threading.Event()
         self.notifier = SystemdNotifier()
 
@@ -150,6 +155,7 @@ class HubService:
         if self.api is not None:
             self.api.start()
             log.info("operators' API and dashboard on %s", self.api.url)
+        self.metrics_server.start()
         log.info("hub serving (%d ingest workers)", len(self.workers))
         self.ready.set()
         self.notifier.ready("serving")
@@ -158,6 +164,7 @@ class HubService:
         self._flags_changed.set()
         if self.api is not None:
             self.api.stop()
+        self.metrics_server.stop()
         for worker in self.workers:
             worker.stop()
         self.publisher.stop()
