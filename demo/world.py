@@ -106,6 +106,7 @@ def write_world(
         f"[http]\nport = {hub_http_port}\n"
         f'[registry]\nurl = "{registry_url}"\ntoken_file = "{keys / "registry.token"}"\n'
         "poll_flags_s = 5\nmax_backoff_s = 5\n"
+        f"[metrics]\nport = {free_port()}\n"
     )
     payloads = crowd(keys, root / "trust", now)
     configs: dict[str, Path] = {}
@@ -132,6 +133,7 @@ def write_world(
             f'[policy]\nidentity_only = "{plan.identity_only}"\n'
             f"[mqtt]\nport = {broker_port}\nstatus_interval_s = 2\n"
             f"[screen]\nport = {port}\n"
+            f"[metrics]\nport = {free_port()}  # each kiosk process its own\n"
         )
         configs[plan.kiosk_id] = path
     return DemoFiles(root, hub_config, configs, screens, signing_key)

@@ -128,8 +128,14 @@ def judge_clock(reading: ClockReading) -> Outcome:
 def judge_disk(path: Path, probe: bool) -> Outcome:
     """Free space on the state directory's file system; with `probe`, a real write and fsync too (a full
     disk or an SD card gone read-only refuses it)."""
-    if not path.is_dir():
-        return Level.FAIL, f"state directory {path} does not exist"
+    if not path.is_dir():  # a kiosk never started: `kiosk run` creates it; judge where it will be
+        parent = next((p for p in path.parents if p.is_dir()), None)
+        if parent is None or path.exists():
+            return Level.FAIL, f"state directory {path} is not a directory"
+        level, detail = judge_disk(parent, probe)
+        return max(
+            level, Level.WARN, key=list(Level).index
+        ), f"{path} not created yet (first start); {detail}"
     usage = shutil.disk_usage(path)
     free_mb = usage.free / (1 << 20)
     where = f"{free_mb:.0f} MiB free of {usage.total / (1 << 20):.0f} MiB on {path}"
@@ -312,7 +318,12 @@ def probe_broker(mqtt_config: MqttConfig | None, kiosk_id: str, timeout_s: float
         answer["reason"] = reason
         done.set()
 
+    def on_disconnect(_c: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        answer.setdefault("gone", reason)  # before a CONNACK: with TLS 1.3 a refused certificate shows so
+        done.set()
+
     client.on_connect = on_connect
+    client.on_disconnect = on_disconnect
     try:
         client.connect(mqtt_config.host, mqtt_config.port, keepalive=10)
     except ssl.SSLError as exc:
@@ -323,6 +334,11 @@ def probe_broker(mqtt_config: MqttConfig | None, kiosk_id: str, timeout_s: float
     try:
         if not done.wait(timeout_s):
             return Level.FAIL, f"broker {where} did not answer the connection within {timeout_s:g} s"
+        if "reason" not in answer:
+            return (
+                Level.FAIL,
+                f"broker {where} hung up before accepting us ({answer.get('gone')}): certificate refused?",
+            )
         reason = answer["reason"]
         if reason.is_failure:
             return Level.FAIL, f"broker {where} refused the connection: {reason}"
