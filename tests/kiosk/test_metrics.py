@@ -16,9 +16,11 @@ from kiosk.config import KioskConfig
 from kiosk.pipeline import internal_error_verdict
 from kiosk.service import KioskService
 from kiosk.simulate import script_for, write_replay_folder
+from tests.kiosk.test_service import _retained
 from tests.support.linkrig import hub_database, start_hub, wait_for
 from tests.support.scrape import Scrape, scrape
 from tests.support.services import MosquittoBroker, free_port
+from wire import topics
 
 CCCD = "001099012345|123456789|Nguyễn Văn An|01011999|Nam|Thôn 1, Xã A, Huyện B, Tỉnh C|15082021"
 
@@ -114,6 +116,10 @@ def test_backlog_drains_and_link_state_follows_once_the_hub_acks(
         assert m.value("kiosk_outbox_backlog") == 0
         assert m.value("kiosk_link_connected") == 1
         assert m.value("kiosk_check_level", check="broker") == 0
+        # The same self-checks ride in the retained status, compactly (kiosk/doctor.py `summary`).
+        status = _retained(broker, topics.status("kiosk-m"))
+        assert status["checks"]["levels"]["broker"] == "OK" and status["checks"]["levels"]["camera"] == "OK"
+        assert set(status["checks"]) == {"worst", "levels", "problems"}
     finally:
         kiosk.stop()
         hub.stop()
