@@ -3,6 +3,7 @@ the figures move with what the kiosk does, and carry no personal data."""
 
 from __future__ import annotations
 
+import socket
 import threading
 import urllib.request
 from collections.abc import Iterator
@@ -12,7 +13,7 @@ import pytest
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 from prometheus_client import generate_latest
 
-from kiosk.config import KioskConfig
+from kiosk.config import ConfigError, KioskConfig, load_config
 from kiosk.pipeline import internal_error_verdict
 from kiosk.service import KioskService
 from kiosk.simulate import script_for, write_replay_folder
@@ -142,3 +143,37 @@ def test_two_kiosks_in_one_process_keep_their_figures_apart(tmp_path: Path) -> N
     finally:
         a.shutdown()
         b.shutdown()
+
+
+def test_the_metrics_address_is_validated_like_every_other_key(tmp_path: Path) -> None:
+    path = tmp_path / "kiosk.toml"
+    path.write_text(
+        '[kiosk]\nkiosk_id = "k1"\ncheckpoint_id = "c1"\n[metrics]\nhost = "metrics.example"\nport = 70000\n'
+    )
+    with pytest.raises(ConfigError) as refused:
+        load_config(path)
+    assert "metrics.host" in str(refused.value) and "metrics.port" in str(refused.value)
+    path.write_text('[kiosk]\nkiosk_id = "k1"\ncheckpoint_id = "c1"\n[metrics]\nhost = "localhost"\n')
+    assert load_config(path).metrics.host == "127.0.0.1"
+
+
+def test_a_taken_port_leaves_the_kiosk_running_without_metrics(tmp_path: Path) -> None:
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    try:
+        config = kiosk_config(tmp_path, free_port(), [CCCD])
+        config = config.model_copy(
+            update={"metrics": config.metrics.model_copy(update={"port": taken.getsockname()[1]})}
+        )
+        service = KioskService(config, pin_factory=MockFactory(pin_class=MockPWMPin))
+        thread = threading.Thread(target=service.run, daemon=True)
+        thread.start()
+        try:
+            wait_for(lambda: service.pipeline.stats.decisions == 1, 60, "the kiosk to scan anyway")
+            assert service.metrics_server.url is None
+        finally:
+            service.stop_event.set()
+            thread.join(20)
+    finally:
+        taken.close()
