@@ -274,7 +274,8 @@ def probe_pins(config: KioskConfig, pin_factory: Factory | None = None) -> Outco
             if button.is_pressed:
                 notes.append(f"{name} button on GPIO{pin} reads pressed (stuck or wired wrong?)")
     except Exception as exc:  # gpiozero's own errors: pin in use, no GPIO chip, bad factory
-        return Level.FAIL, f"{type(exc).__name__}: {exc} (is `kiosk run` holding the pins?)"
+        hint = " (is `kiosk run` holding the pins?)" if "in use" in str(exc) else ""
+        return Level.FAIL, f"{type(exc).__name__}: {exc}{hint}"
     finally:
         for device in reversed(devices):
             with contextlib.suppress(Exception):
