@@ -25,6 +25,7 @@ import sqlite3
 import ssl
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -48,6 +49,7 @@ WARN_FREE_FRACTION = 0.05
 PROBE_BYTES = 64 << 10  # the write probe: enough to need fresh blocks, small enough for an SD card
 MIN_RATE_FRACTION = 0.8  # a camera slower than this share of its configured rate is worth a WARN
 CERT_WARN_DAYS = 30
+CARD_FRAMES = 60  # frames kept for the test card (an unpaced replay would otherwise fill the memory)
 
 
 class Level(StrEnum):
@@ -177,7 +179,8 @@ class CameraProbe:
 
     config: KioskConfig
     seconds: float = 2.0
-    frames: list[Any] = field(default_factory=list)
+    frames: deque[Any] = field(default_factory=lambda: deque(maxlen=CARD_FRAMES))  # the newest only
+    count: int = 0
     _done: threading.Event = field(default_factory=threading.Event)
     _outcome: Outcome | None = None
 
@@ -199,6 +202,7 @@ class CameraProbe:
                 while time.monotonic() - started < self.seconds:
                     try:
                         self.frames.append(source.read())
+                        self.count += 1
                     except CorruptFrame:
                         corrupt += 1
                     except EndOfStream:
@@ -206,12 +210,12 @@ class CameraProbe:
                     except SourceError as exc:
                         self._outcome = (
                             Level.FAIL,
-                            f"{cam.source} camera lost after {len(self.frames)} frames: {exc}",
+                            f"{cam.source} camera lost after {self.count} frames: {exc}",
                         )
                         return self._outcome
             finally:
                 source.close()
-            self._outcome = judge_camera_rate(len(self.frames), time.monotonic() - started, cam.fps)
+            self._outcome = judge_camera_rate(self.count, time.monotonic() - started, cam.fps)
             if corrupt and self._outcome[0] == Level.OK:
                 self._outcome = (Level.WARN, f"{corrupt} corrupt frames; {self._outcome[1]}")
             return self._outcome
