@@ -18,6 +18,7 @@ from kiosk.pipeline import internal_error_verdict
 from kiosk.service import KioskService
 from kiosk.simulate import script_for, write_replay_folder
 from tests.kiosk.test_service import _retained
+from tests.kiosk.test_watchdog import Camera
 from tests.support.linkrig import hub_database, start_hub, wait_for
 from tests.support.scrape import Scrape, scrape
 from tests.support.services import MosquittoBroker, free_port
@@ -177,3 +178,27 @@ def test_a_taken_port_leaves_the_kiosk_running_without_metrics(tmp_path: Path) -
             thread.join(20)
     finally:
         taken.close()
+
+
+def test_a_lost_camera_shows_as_a_failed_check_in_the_metrics_and_the_status(tmp_path: Path) -> None:
+    camera = Camera()  # tests/kiosk/test_watchdog.py's stand-in: hardware is what the tests replace
+    config = kiosk_config(tmp_path, free_port(), [CCCD])
+    service = KioskService(config, source=camera, pin_factory=MockFactory(pin_class=MockPWMPin))
+    thread = threading.Thread(target=service.run, daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: service.metrics_server.url is not None, 20, "the metrics endpoint")
+        url = str(service.metrics_server.url)
+        wait_for(lambda: scrape(url).value("kiosk_camera_up") == 1, 20, "the camera running")
+        assert scrape(url).value("kiosk_check_level", check="camera") == 0
+        camera.gone.set()
+        wait_for(lambda: scrape(url).value("kiosk_check_level", check="camera") == 2, 20, "camera FAIL")
+        m = scrape(url)
+        assert m.value("kiosk_camera_up") == 0 and m.value("kiosk_camera_failures_total") >= 1
+        checks = service.status_fields()["checks"]
+        assert checks["worst"] == "FAIL" and checks["levels"]["camera"] == "FAIL"
+        assert any(p.startswith("camera: lost") for p in checks["problems"])
+    finally:
+        camera.released.set()
+        service.stop_event.set()
+        thread.join(20)
