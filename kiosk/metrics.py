@@ -8,7 +8,7 @@ frame and one counter per passage:
   payload kind, first reason and source;
 - everything else is read from the live objects at scrape time by `KioskCollector` (counters the
   stages already keep, the outbox backlog, the link, document versions, the clock, the disk, the
-  self-checks of kiosk/doctor.py), so no counter is threaded through the code for it.
+  self-checks of kiosk/doctor/), so no counter is threaded through the code for it.
 
 No label ever carries personal data or an id hash: reasons are mapped onto the fixed table of
 kiosk/verify/messages.py (anything else is "other"), and the only ids are the kiosk's and checkpoint's
@@ -298,7 +298,7 @@ class KioskCollector(Collector):
 
     def _checks(self) -> Iterator[Metric]:
         family = GaugeMetricFamily(
-            "kiosk_check_level", "Self-checks (kiosk/doctor.py): 0 OK, 1 WARN, 2 FAIL", labels=["check"]
+            "kiosk_check_level", "Self-checks (kiosk/doctor/): 0 OK, 1 WARN, 2 FAIL", labels=["check"]
         )
         from kiosk.doctor import live_checks
 

@@ -1,5 +1,5 @@
 """`kiosk doctor --config FILE`: check camera, test card, pins, clock, broker, trust, flags, rules and disk
-in one command; one line per check, exit 1 on any FAIL (kiosk/doctor.py holds the checks)."""
+in one command; one line per check, exit 1 on any FAIL (kiosk/doctor/ holds the checks)."""
 
 from __future__ import annotations
 

@@ -118,7 +118,7 @@ def test_backlog_drains_and_link_state_follows_once_the_hub_acks(
         assert m.value("kiosk_outbox_backlog") == 0
         assert m.value("kiosk_link_connected") == 1
         assert m.value("kiosk_check_level", check="broker") == 0
-        # The same self-checks ride in the retained status, compactly (kiosk/doctor.py `summary`).
+        # The same self-checks ride in the retained status, compactly (kiosk/doctor/ `summary`).
         status = _retained(broker, topics.status("kiosk-m"))
         assert status["checks"]["levels"]["broker"] == "OK" and status["checks"]["levels"]["camera"] == "OK"
         assert set(status["checks"]) == {"worst", "levels", "problems"}

@@ -1,176 +1,29 @@
-"""`kiosk doctor`: a field technician's one command to check a kiosk, and the same judgements for the
-running service's status and metrics.
-
-Two ways in, one set of judgements:
-
-- `doctor_checks(config)` probes the parts from outside, as the technician would: opens the camera and
-  measures its frame rate, decodes a test card held up to it, toggles the lights, reads the buttons,
-  reads the clock and the time floor, connects to the broker with the kiosk's certificate, loads the
-  trust, flag and rule files and reads the store's versions, writes a probe file to the state disk;
-- `live_checks(service)` judges the same things from a running KioskService's own objects (it cannot
-  open a camera or claim pins it already holds), cheaply enough to run on every status message and
-  every scrape (no writes: an SD card must not be worn by monitoring).
-
-Each check returns OK, WARN or FAIL with a one-line detail; `run_checks` gives each its own thread and a
-timeout, so a camera driver or a broker that never answers makes that check FAIL and never hangs the
-doctor. Any FAIL makes `kiosk doctor` exit non-zero. Details never carry a code's content or an id.
-"""
+"""`kiosk doctor`'s probes: each part checked from outside, as a technician would, beside a running kiosk
+where that is possible (the broker under a client id of its own, the store opened read-only)."""
 
 from __future__ import annotations
 
 import contextlib
-import os
-import shutil
 import sqlite3
 import ssl
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kiosk.clock import ClockReading
+from kiosk.doctor.checks import Check, Level, Outcome, judge_camera_rate, judge_clock, judge_disk
 
 if TYPE_CHECKING:
     from gpiozero.pins import Factory
 
     from kiosk.config import KioskConfig
     from kiosk.mqtt.config import MqttConfig
-    from kiosk.service import KioskService
 
-DEFAULT_TIMEOUT_S = 10.0
-FAIL_FREE_BYTES = 16 << 20  # below this the store will soon refuse passages
-WARN_FREE_BYTES = 256 << 20
-WARN_FREE_FRACTION = 0.05
-PROBE_BYTES = 64 << 10  # the write probe: enough to need fresh blocks, small enough for an SD card
-MIN_RATE_FRACTION = 0.8  # a camera slower than this share of its configured rate is worth a WARN
 CERT_WARN_DAYS = 30
 CARD_FRAMES = 60  # frames kept for the test card (an unpaced replay would otherwise fill the memory)
-
-
-class Level(StrEnum):
-    OK = "OK"
-    WARN = "WARN"
-    FAIL = "FAIL"
-
-
-@dataclass(frozen=True, slots=True)
-class CheckResult:
-    name: str
-    level: Level
-    detail: str
-
-    def line(self) -> str:
-        return f"{self.level.value:<4}  {self.name:<7} {self.detail}"
-
-
-Outcome = tuple[Level, str]
-Check = Callable[[], Outcome]
-
-
-def run_checks(
-    checks: Sequence[tuple[str, Check]], timeout_s: float = DEFAULT_TIMEOUT_S
-) -> list[CheckResult]:
-    """Run every check at once, each in its own daemon thread; one that does not answer within
-    `timeout_s` FAILs (its thread is abandoned, the process can still exit), one that raises FAILs
-    with the exception. Results come back in the order given."""
-    outcomes: dict[str, Outcome] = {}
-    threads: list[tuple[str, threading.Thread]] = []
-
-    def run(name: str, check: Check) -> None:
-        try:
-            outcomes[name] = check()
-        except Exception as exc:
-            outcomes[name] = (Level.FAIL, f"{type(exc).__name__}: {exc}")
-
-    for name, check in checks:
-        thread = threading.Thread(target=run, args=(name, check), name=f"doctor-{name}", daemon=True)
-        thread.start()
-        threads.append((name, thread))
-    deadline = time.monotonic() + timeout_s
-    results = []
-    for name, thread in threads:
-        thread.join(max(0.0, deadline - time.monotonic()))
-        level, detail = outcomes.get(name, (Level.FAIL, f"no answer within {timeout_s:g} s"))
-        results.append(CheckResult(name, level, detail))
-    return results
-
-
-def worst(results: Sequence[CheckResult]) -> Level:
-    levels = {r.level for r in results}
-    return Level.FAIL if Level.FAIL in levels else Level.WARN if Level.WARN in levels else Level.OK
-
-
-def summary(results: Sequence[CheckResult]) -> dict[str, Any]:
-    """The compact form the kiosk's retained status carries: each check's level, details of the others."""
-    return {
-        "worst": worst(results).value,
-        "levels": {r.name: r.level.value for r in results},
-        "problems": [f"{r.name}: {r.detail}" for r in results if r.level != Level.OK],
-    }
-
-
-# -- judgements shared by the doctor and the live service -----------------------------------------------
-
-
-def judge_clock(reading: ClockReading) -> Outcome:
-    when = reading.now.isoformat(timespec="seconds")
-    floor = f", floor {reading.floor.isoformat(timespec='seconds')}" if reading.floor else ""
-    if reading.trusted:
-        return Level.OK, f"trusted ({reading.reason}), {when}{floor}"
-    if reading.reason in ("before_software_epoch", "behind_floor"):
-        return Level.FAIL, f"wrong: {reading.reason}, deciding with {when}{floor}: set the time or fix NTP"
-    return Level.WARN, f"not trusted ({reading.reason}), {when}{floor}: time-bound codes get amber"
-
-
-def judge_disk(path: Path, probe: bool) -> Outcome:
-    """Free space on the state directory's file system; with `probe`, a real write and fsync too (a full
-    disk or an SD card gone read-only refuses it)."""
-    if not path.is_dir():  # a kiosk never started: `kiosk run` creates it; judge where it will be
-        parent = next((p for p in path.parents if p.is_dir()), None)
-        if parent is None or path.exists():
-            return Level.FAIL, f"state directory {path} is not a directory"
-        level, detail = judge_disk(parent, probe)
-        return max(
-            level, Level.WARN, key=list(Level).index
-        ), f"{path} not created yet (first start); {detail}"
-    usage = shutil.disk_usage(path)
-    free_mb = usage.free / (1 << 20)
-    where = f"{free_mb:.0f} MiB free of {usage.total / (1 << 20):.0f} MiB on {path}"
-    if probe:
-        target = path / f".doctor-probe-{os.getpid()}"
-        try:
-            with target.open("wb") as f:
-                f.write(os.urandom(PROBE_BYTES))
-                f.flush()
-                os.fsync(f.fileno())
-        except OSError as exc:
-            return Level.FAIL, f"cannot write to {path}: {exc.strerror or exc}; {where}"
-        finally:
-            with contextlib.suppress(OSError):
-                target.unlink()
-    if usage.free < FAIL_FREE_BYTES:
-        return Level.FAIL, f"disk full: {where}"
-    if usage.free < WARN_FREE_BYTES or usage.free < usage.total * WARN_FREE_FRACTION:
-        return Level.WARN, f"disk low: {where}"
-    return Level.OK, where
-
-
-def judge_camera_rate(frames: int, elapsed_s: float, fps: float) -> Outcome:
-    if frames == 0:
-        return Level.FAIL, f"opened but delivered no frame in {elapsed_s:.1f} s"
-    rate = frames / max(elapsed_s, 1e-6)
-    detail = f"{frames} frames in {elapsed_s:.1f} s ({rate:.1f}/s, configured {fps:g}/s)"
-    if rate < fps * MIN_RATE_FRACTION:
-        return Level.WARN, f"slow: {detail}"
-    return Level.OK, detail
-
-
-# -- the doctor's probes ----------------------------------------------------------------------------------
 
 
 @dataclass
@@ -462,69 +315,3 @@ def doctor_checks(
         ),
     ]
     return checks
-
-
-# -- the running service --------------------------------------------------------------------------------
-
-
-def live_checks(service: KioskService) -> list[CheckResult]:
-    """The running kiosk judged from its own objects: cheap, no I/O beyond a statvfs, never blocks."""
-    checks: list[tuple[str, Check]] = [
-        ("camera", lambda: _live_camera(service)),
-        ("clock", lambda: judge_clock(service.clock.read())),
-        ("broker", lambda: _live_broker(service)),
-        ("trust", lambda: _live_trust(service)),
-        ("flags", lambda: _live_flags(service)),
-        ("disk", lambda: _live_disk(service)),
-    ]
-    results = []
-    for name, check in checks:
-        try:
-            level, detail = check()
-        except Exception as exc:
-            level, detail = Level.FAIL, f"{type(exc).__name__}: {exc}"
-        results.append(CheckResult(name, level, detail))
-    return results
-
-
-def _live_camera(service: KioskService) -> Outcome:
-    capture = service.capture
-    state = capture.state.value
-    if state == "running":
-        return Level.OK, f"running, {capture.stats.frames} frames"
-    if state == "lost":
-        return Level.FAIL, f"lost ({capture.stats.failures} times): {capture.stats.last_error}"
-    return Level.WARN, state
-
-
-def _live_broker(service: KioskService) -> Outcome:
-    link = service.link
-    if link is None:
-        return Level.OK, "no [mqtt]: a standalone kiosk"
-    where = f"{link.config.host}:{link.config.port}"
-    if link.connected:
-        return Level.OK, f"connected to {where}"
-    return Level.WARN, f"not connected to {where}: passages wait in the outbox"
-
-
-def _live_trust(service: KioskService) -> Outcome:
-    counts = service.trust.store.counts()
-    keys = sum(v for k, v in counts.items() if k != "skipped")
-    detail = f"v{service.trust.store.version}, {keys} keys"
-    return (Level.OK if keys else Level.WARN), detail
-
-
-def _live_flags(service: KioskService) -> Outcome:
-    state = service.flag_sync.status_fields()["flags_state"]
-    rules = service.verifier.verifier.rules
-    flags = service.flags
-    detail = f"flags v{flags.version} ({len(flags)}, {state}), rules v{rules.version} ({len(rules)})"
-    ok = state == "verified" or (state == "unverified" and service.link is None)
-    return (Level.OK if ok else Level.WARN), detail
-
-
-def _live_disk(service: KioskService) -> Outcome:
-    health = service.store.health
-    if health.alarms:
-        return Level.FAIL, f"store alarms: {', '.join(sorted(health.alarms))}"
-    return judge_disk(Path(service.config.kiosk.state_dir), probe=False)
