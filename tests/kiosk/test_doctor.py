@@ -74,6 +74,8 @@ def test_a_healthy_kiosk_passes_every_check(broker: MosquittoBroker, tmp_path: P
     results = check(config_for(tmp_path, broker.port))
     assert list(results) == ["camera", "card", "pins", "clock", "broker", "trust", "flags", "rules", "disk"]
     levels = {name: r.level for name, r in results.items()}
+    # The camera's rate is wall-clock: on a loaded machine the replay may run slow (WARN), never FAIL.
+    assert levels.pop("camera") in (Level.OK, Level.WARN), results
     assert levels == {**dict.fromkeys(levels, Level.OK), "flags": Level.WARN}, results  # no flag list yet
     assert "test card decoded" in results["card"].detail
     assert "frames in" in results["camera"].detail and "connected to 127.0.0.1" in results["broker"].detail
@@ -114,7 +116,7 @@ def test_the_command_prints_a_line_per_check_and_exits_1_on_a_missing_camera(
 
 def test_frames_without_a_code_fail_the_card_check(broker: MosquittoBroker, tmp_path: Path) -> None:
     results = check(config_for(tmp_path, broker.port, with_card=False))
-    assert results["camera"].level == Level.OK
+    assert results["camera"].level in (Level.OK, Level.WARN)  # WARN: slow on a loaded machine
     assert results["card"].level == Level.FAIL and "hold the test card" in results["card"].detail
     assert "card" not in check(config_for(tmp_path, broker.port, with_card=False), card=False)
 
