@@ -23,6 +23,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,6 +77,22 @@ class KioskProcess:
             return self.proc.wait(10)
 
 
+def scrape_metrics(url: str) -> dict[str, float]:
+    """Sample name -> sum over its labels; empty when the endpoint does not answer (the demo goes on)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    try:
+        with urllib.request.urlopen(url, timeout=5) as reply:  # the demo's own loopback URL
+            text = reply.read().decode()
+    except OSError:
+        return {}
+    sums: Counter[str] = Counter()
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            sums[sample.name] += sample.value
+    return dict(sums)
+
+
 @dataclass
 class Demo:
     root: Path
@@ -120,8 +137,28 @@ class Demo:
             lines.append(
                 f"screen     http://127.0.0.1:{port}/   {plan.kiosk_id} ({plan.checkpoint_name}, {plan.mode})"
             )
+        lines.append(
+            f"metrics    hub {self.hub.metrics_server.url}  kiosk ports {sorted(self.files.metrics.values())}"
+        )
         lines.append(f"broker     mqtt://127.0.0.1:{self.broker.port}   registry {self.registry.url}")
         lines.append(f"files      {self.root}")
+        return lines
+
+    def metrics_lines(self) -> list[str]:
+        """What each kiosk's and the hub's Prometheus endpoint says now (scraped over HTTP)."""
+        lines = []
+        for kiosk_id, port in sorted(self.files.metrics.items()):
+            m = scrape_metrics(f"http://127.0.0.1:{port}/metrics")
+            lines.append(
+                f"metrics    {kiosk_id}: {m.get('kiosk_verdicts_total', 0):.0f} verdicts,"
+                f" {m.get('kiosk_frames_decoded_total', 0):.0f} frames decoded,"
+                f" outbox backlog {m.get('kiosk_outbox_backlog', 0):.0f}"
+            )
+        m = scrape_metrics(str(self.hub.metrics_server.url))
+        lines.append(
+            f"metrics    hub: {m.get('hub_ingest_events_acked_total', 0):.0f} events acked,"
+            f" forwarder backlog {m.get('hub_forwarder_backlog', 0):.0f}"
+        )
         return lines
 
     # -- what the hub knows -----------------------------------------------------------------------
@@ -227,6 +264,8 @@ def run(root: Path, *, scripted: bool, timeout_s: float, hub_http_port: int, out
                 demo.note_red()
             if scripted and len(demo.red_after_s) == len(demo.kiosks) and demo.settled():
                 out(demo.summary_line(started))
+                for line in demo.metrics_lines():
+                    out(line)
                 out("Flag reached every kiosk; every passage is at the hub and the registry.")
                 code = 0
                 break

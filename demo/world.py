@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 import secrets
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -84,6 +84,7 @@ class DemoFiles:
     kiosk_configs: dict[str, Path]
     screens: dict[str, int]
     hub_signing_key: Ed25519PrivateKey
+    metrics: dict[str, int] = field(default_factory=dict)  # kiosk id -> its Prometheus port
 
 
 def write_world(
@@ -106,10 +107,12 @@ def write_world(
         f"[http]\nport = {hub_http_port}\n"
         f'[registry]\nurl = "{registry_url}"\ntoken_file = "{keys / "registry.token"}"\n'
         "poll_flags_s = 5\nmax_backoff_s = 5\n"
+        f"[metrics]\nport = {free_port()}\n"
     )
     payloads = crowd(keys, root / "trust", now)
     configs: dict[str, Path] = {}
     screens: dict[str, int] = {}
+    metrics: dict[str, int] = {}
     for n, plan in enumerate(KIOSKS):
         order = payloads[:]
         random.Random(n).shuffle(order)
@@ -132,6 +135,7 @@ def write_world(
             f'[policy]\nidentity_only = "{plan.identity_only}"\n'
             f"[mqtt]\nport = {broker_port}\nstatus_interval_s = 2\n"
             f"[screen]\nport = {port}\n"
+            f"[metrics]\nport = {metrics.setdefault(plan.kiosk_id, free_port())}  # one per kiosk process\n"
         )
         configs[plan.kiosk_id] = path
-    return DemoFiles(root, hub_config, configs, screens, signing_key)
+    return DemoFiles(root, hub_config, configs, screens, signing_key, metrics)

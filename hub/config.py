@@ -8,6 +8,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from common.config_errors import ConfigError, load_toml_model
+from common.metrics import MetricsConfig
 from hub.registry.client import check_registry_url
 from wire import topics
 
@@ -82,6 +83,9 @@ class HubConfig(BaseModel):
     mqtt: HubMqttConfig = HubMqttConfig()
     registry: RegistryConfig | None = None
     http: HubHttpConfig = HubHttpConfig()
+    metrics: MetricsConfig = Field(
+        MetricsConfig(port=9102), description="the Prometheus endpoint (hub/metrics.py says why its own port)"
+    )
     stale_after_s: float = Field(300.0, gt=0, description="a kiosk silent this long is shown as stale")
     timezone_offset_minutes: int = Field(420, ge=-720, le=840, description="for daily reports (UTC+7)")
 

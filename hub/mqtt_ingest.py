@@ -79,6 +79,7 @@ class IngestWorker:
         self._partition, self._partitions = partition, partitions
         group = topics.partition_group(group, partition, partitions)
         self.stored_messages = 0
+        self.acked_events = 0  # for metrics (hub/metrics.py): the ingest rate in events
         self.errors = 0
         self.gap_waits = 0
         # The network thread only decodes and queues; one storer thread commits and acks, so the network
@@ -113,6 +114,10 @@ class IngestWorker:
         if self._stopping.is_set():
             return []
         return [f"{self._storer.name} has ended"] * (not self._storer.is_alive()) + self.mqtt.problems()
+
+    def queued(self) -> int:
+        """Messages received and waiting for the next commit: this partition's lag (hub/metrics.py)."""
+        return self._inbox.qsize()
 
     def stop(self) -> None:
         """Stop taking messages; what is still queued is not acked (the kiosks will re-send it)."""
@@ -182,6 +187,7 @@ class IngestWorker:
         still_waiting: list[tuple[float, str, Batch]] = []
         for i, ((kiosk_id, batch), result) in enumerate(zip(group, results, strict=True)):
             acks.setdefault(kiosk_id, []).extend(result.acked)
+            self.acked_events += len(result.acked)
             self.dead_lettered += len(result.dead_lettered)
             if not result.deferred:
                 continue

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from common.flagkey import DEFAULT_KEY, read_flag_key
 from common.liveness import Heartbeats, watchdog_ok
+from common.metrics import MetricsServer
 from common.sdnotify import SystemdNotifier, watchdog_interval_s
 from hub.api import ApiSettings, create_app
 from hub.config import HubConfig
@@ -26,6 +27,7 @@ from hub.flags import sync_from_registry
 from hub.fleet import record_status
 from hub.http_server import ApiServer
 from hub.key_rotation import announcement_path, load_announcement
+from hub.metrics import HubMetrics
 from hub.mqtt_ingest import IngestWorker
 from hub.registry.client import RegistryClient
 from hub.registry.forwarder import Forwarder, ForwarderConfig
@@ -86,6 +88,8 @@ class HubService:
         self._threads: list[threading.Thread] = []
         self._flags_changed = threading.Event()
         self._rotation_stamp: int | None = None
+        self.metrics = HubMetrics(self)  # read from the workers and the database at scrape time
+        self.metrics_server = MetricsServer(self.metrics.registry, config.metrics, "hub")
         self.api: ApiServer | None = None
         if config.http.enabled:
             settings = ApiSettings(
@@ -94,7 +98,8 @@ class HubService:
                 on_flags_changed=self._flags_changed.set,
                 secure_cookie=config.http.secure_cookie,
             )
-            self.api = ApiServer(create_app(self.db, settings), config.http.host, config.http.port)
+            app = self.metrics.instrument(create_app(self.db, settings))  # API latencies
+            self.api = ApiServer(app, config.http.host, config.http.port)
         self.ready = threading.Event()
         self.notifier = SystemdNotifier()
 
@@ -152,6 +157,7 @@ class HubService:
         if self.api is not None:
             self.api.start()
             log.info("operators' API and dashboard on %s", self.api.url)
+        self.metrics_server.start()
         log.info("hub serving (%d ingest workers)", len(self.workers))
         self.ready.set()
         self.notifier.ready("serving")
@@ -160,6 +166,7 @@ class HubService:
         self._flags_changed.set()
         if self.api is not None:
             self.api.stop()
+        self.metrics_server.stop()
         for worker in self.workers:
             worker.stop()
         self.publisher.stop()

@@ -19,9 +19,10 @@ def main() -> None:
 def _register() -> None:
     """Attach every subcommand. Each lives in its own module so that jobs stay independent."""
     from common.install_units import install_units_command
-    from kiosk.commands import decode, gate_safe, run, screen_session, trust, verify
+    from kiosk.commands import decode, doctor, gate_safe, run, screen_session, trust, verify
 
     main.add_command(decode.command)
+    main.add_command(doctor.command)
     main.add_command(gate_safe.command)
     main.add_command(
         install_units_command("kiosk", "systemctl daemon-reload && systemctl enable --now kiosk")

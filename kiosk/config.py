@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
 
 from common.config_errors import ConfigError, load_toml_model
+from common.metrics import MetricsConfig
 from kiosk.camera.config import CameraConfig
 from kiosk.decode.config import DecodeConfig
 from kiosk.display.buttons import ButtonsConfig
@@ -96,6 +97,7 @@ class KioskConfig(BaseModel):
     store: StoreConfig = StoreConfig()
     mqtt: MqttConfig | None = Field(None, description="absent: a standalone kiosk that only records locally")
     screen: ScreenConfig = ScreenConfig()
+    metrics: MetricsConfig = Field(MetricsConfig(), description="the Prometheus endpoint (common/metrics.py)")
 
     @model_validator(mode="after")
     def _pins_not_shared(self) -> KioskConfig:

@@ -30,6 +30,7 @@ from gpiozero.pins import Factory
 from common.flagkey import DEFAULT_KEY, read_flag_key
 from common.healthrules import RuleSet
 from common.liveness import Heartbeats, watchdog_ok
+from common.metrics import MetricsServer
 from common.sdnotify import SystemdNotifier, watchdog_interval_s
 from common.valuesets import load_value_sets
 from kiosk.camera import LatestFrameCapture
@@ -40,8 +41,10 @@ from kiosk.config import KioskConfig
 from kiosk.decode import FrameScanner
 from kiosk.display import Indicator
 from kiosk.display.buttons import OfficerButtons
+from kiosk.doctor import live_checks, summary
 from kiosk.flagsync import FlagSync
 from kiosk.hubdocs import HubDocuments
+from kiosk.metrics import KioskMetrics
 from kiosk.mqtt.link import KioskLink
 from kiosk.officer_desk import OfficerDesk
 from kiosk.pipeline import Decision, ScanPipeline, run_until_stopped
@@ -142,8 +145,11 @@ class KioskService:
             on_event=self._camera_event,
             heartbeat=lambda: self.heartbeats.beat("capture"),
         )
+        # Metrics (kiosk/metrics.py): read from these objects at scrape time; the scanner is timed.
+        self.metrics = KioskMetrics(self)
+        self.metrics_server = MetricsServer(self.metrics.registry, config.metrics, "kiosk")
         self.pipeline = ScanPipeline(
-            self.scanner, self.verifier, self.indicator, self.clock, recorder=self._record
+            self.metrics.timed(self.scanner), self.verifier, self.indicator, self.clock, recorder=self._record
         )
         self.link: KioskLink | None = None
         if config.mqtt is not None:
@@ -199,6 +205,7 @@ class KioskService:
     # -- wiring ---------------------------------------------------------------------------------
 
     def _record(self, decision: Decision) -> None:
+        self.metrics.decided(decision)
         fields = passage_fields(
             decision, self.config.kiosk.kiosk_id, self.config.kiosk.checkpoint_id, self.config.kiosk.mode,
             self.flags.version,
@@ -218,6 +225,7 @@ class KioskService:
     def _officer_recorded(self, verdict: Verdict, mode: str, reading: ClockReading) -> None:
         """An officer's passage is stored (kiosk/officer_desk.py), before its light shows: it raises the
         time floor like a scan's; the verdict and mode are there for whatever counts passages."""
+        self.metrics.verdict(verdict, mode)
         self._recorded_at(reading)
 
     def _recorded_at(self, reading: ClockReading) -> None:
@@ -256,6 +264,7 @@ class KioskService:
             "rules_loaded": len(self.verifier.verifier.rules),
             "rules_version": self.verifier.verifier.rules.version,
             "trust": self.trust.status(),  # keys per purpose and skipped entries (`kiosk trust` names them)
+            "checks": summary(live_checks(self)),  # the self-checks of `kiosk doctor`, judged live
         }
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -283,6 +292,7 @@ class KioskService:
             self.time_floor.persist()
 
         self.capture.start()
+        self.metrics_server.start()
         if self.link is not None:
             self.link.start()
         if self.screen is not None:
@@ -299,6 +309,7 @@ class KioskService:
 
     def shutdown(self) -> None:
         self.notifier.stopping()
+        self.metrics_server.stop()
         if self.screen is not None:
             self.screen.stop()
         self.capture.stop()

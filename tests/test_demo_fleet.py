@@ -30,6 +30,15 @@ def test_scripted_demo_turns_the_flagged_person_red_everywhere_and_exits_0() -> 
     assert "Operator flags Lê Văn Cường F0" in out
     assert len(re.findall(r"is RED at kiosk-", out)) == 3
     assert "every passage is at the hub and the registry" in out
+    # The Prometheus endpoints, scraped by the demo at the end, moved with its traffic.
+    kiosk_figures = re.findall(
+        r"^metrics    kiosk-\S+: (\d+) verdicts, (\d+) frames decoded, outbox backlog (\d+)", out, re.M
+    )
+    assert len(kiosk_figures) == 3, out[-3000:]
+    assert all(int(v) > 0 and int(f) > 0 for v, f, _ in kiosk_figures), kiosk_figures
+    hub_figures = re.search(r"^metrics    hub: (\d+) events acked", out, re.M)
+    delivered = sum(int(v) - int(b) for v, _, b in kiosk_figures)  # recorded minus still in the outbox
+    assert hub_figures is not None and int(hub_figures.group(1)) >= delivered > 0
     assert "Traceback" not in result.stderr
     workdir = Path(re.search(r"^  files      (\S+)", out, re.M).group(1))
     try:

@@ -45,6 +45,23 @@ class ClockStatus(BaseModel):
     floor: str | None = None
 
 
+CheckLevel = Literal["OK", "WARN", "FAIL"]
+MAX_CHECKS = 32  # the doctor runs about ten checks
+
+
+class ChecksStatus(BaseModel):
+    """The kiosk's self-checks (`kiosk doctor`'s, judged live by the running service): the worst level,
+    each check's level, and a line for each that is not OK."""
+
+    model_config = ConfigDict(extra="allow", frozen=True, strict=True, allow_inf_nan=False)
+
+    worst: CheckLevel | None = None
+    levels: Annotated[dict[str, CheckLevel], Field(max_length=MAX_CHECKS)] | None = None
+    problems: Annotated[list[Annotated[str, Field(max_length=500)]], Field(max_length=MAX_CHECKS)] | None = (
+        None
+    )
+
+
 class KioskStatus(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True, strict=True, allow_inf_nan=False)
 
@@ -90,6 +107,7 @@ class KioskStatus(BaseModel):
     flags_loaded: Count | None = None
     rules_loaded: Count | None = None
     trust: dict[str, Any] | None = None
+    checks: ChecksStatus | None = None
 
     @field_validator("kiosk_id")
     @classmethod
