@@ -86,11 +86,11 @@ def scrape_metrics(url: str) -> dict[str, float]:
             text = reply.read().decode()
     except OSError:
         return {}
-    sums: Counter[str] = Counter()
+    sums: dict[str, float] = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
-            sums[sample.name] += sample.value
-    return dict(sums)
+            sums[sample.name] = sums.get(sample.name, 0.0) + sample.value
+    return sums
 
 
 @dataclass

@@ -150,7 +150,7 @@ class HubCollector(Collector):
         o = registry_outbox
         try:
             with self._service.db.begin() as conn:
-                counts = dict(
+                counts: dict[str, int] = dict(
                     conn.execute(
                         sa.select(o.c.state, sa.func.count())
                         .where(o.c.state.in_(["pending", "dead"]))

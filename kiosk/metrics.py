@@ -21,7 +21,7 @@ import hashlib
 import logging
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +31,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
-from kiosk import __version__
+from common.version import __version__
 from kiosk.verify.messages import MESSAGES
 from kiosk.verify.verdict import Verdict
 
@@ -65,7 +65,7 @@ class TimedScanner:
         self._histogram = histogram
         self._decoded = decoded  # the scanner's own count of frames that reached the decoder
 
-    def scan(self, gray: np.ndarray, now: float) -> list[ScannedCode]:
+    def scan(self, gray: np.ndarray, now: float) -> Sequence[ScannedCode]:
         before = self._decoded()
         started = time.perf_counter()
         codes = self._scanner.scan(gray, now)

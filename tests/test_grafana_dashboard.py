@@ -8,11 +8,11 @@ import re
 import urllib.request
 from pathlib import Path
 
+from testkit.linkrig import wait_for
+from testkit.services import MosquittoBroker
 from tests.conftest import REPO_ROOT
 from tests.hub.test_metrics import Hub
 from tests.kiosk.test_metrics import CCCD, Running, kiosk_config
-from tests.support.linkrig import wait_for
-from tests.support.services import MosquittoBroker
 
 DASHBOARD = REPO_ROOT / "docs" / "grafana-kiosk-fleet.json"
 METRIC = re.compile(r"\b(?:kiosk|hub)_[a-z0-9_]+\b")

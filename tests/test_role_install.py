@@ -85,7 +85,7 @@ def test_the_kiosk_commands_run_from_the_installed_package(kiosk_venv: Path, tmp
     assert units.returncode == 0, units.stdout + units.stderr
     unit = (tmp_path / "units" / "kiosk.service").read_text()
     assert f"ExecStart={kiosk_venv}/bin/kiosk run --config /etc/kiosk/kiosk.toml" in unit
-    assert sorted(p.name for p in (tmp_path / "units").iterdir()) == ["kiosk.service"]
+    assert sorted(p.name for p in (tmp_path / "units").iterdir()) == ["kiosk-screen.service", "kiosk.service"]
 
     where = run(
         [

@@ -255,7 +255,8 @@ def probe_trust(config: KioskConfig) -> Outcome:
 
 
 def probe_flags(config: KioskConfig) -> Outcome:
-    from kiosk.verify.flags import load_flag_file, read_flag_key
+    from common.flagkey import read_flag_key
+    from kiosk.verify.flags import load_flag_file
 
     if config.verify.flag_key_file is not None:
         read_flag_key(config.verify.flag_key_file)

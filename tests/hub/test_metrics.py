@@ -12,15 +12,15 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from provisioning.keyfiles import write_private_key
 
+from common.keyfiles import write_private_key
 from hub.config import load_hub_config
 from hub.service import HubService
 from kiosk.mqtt.link import KioskLink
 from kiosk.store import KioskStore
-from tests.support.linkrig import drained, fast_link_config, passage_fields, wait_for
+from testkit.linkrig import drained, fast_link_config, passage_fields, wait_for
+from testkit.services import MosquittoBroker
 from tests.support.scrape import Scrape, scrape
-from tests.support.services import MosquittoBroker
 from wire import topics
 
 

@@ -26,9 +26,9 @@ from kiosk.doctor import CheckResult, Level, doctor_checks, probe_pins, run_chec
 from kiosk.simulate import script_for, write_replay_folder
 from provisioning.ca import CertificateAuthority
 from provisioning.issuer import create_issuer_key, save_issuer_key
+from testkit.services import MosquittoBroker, broker_files_dir, free_port
 from tests.conftest import REPO_ROOT
 from tests.provisioning.test_broker_tls import Fleet
-from tests.support.services import MosquittoBroker, broker_files_dir, free_port
 
 
 class HeldLowPin(MockPin):
@@ -66,7 +66,7 @@ def config_for(
 def check(config: KioskConfig, **kwargs: object) -> dict[str, CheckResult]:
     kwargs.setdefault("pin_factory", MockFactory(pin_class=MockPWMPin))
     kwargs.setdefault("camera_seconds", 1.0)
-    results = run_checks(doctor_checks(config, **kwargs), timeout_s=30)  # type: ignore[arg-type]
+    results = run_checks(doctor_checks(config, **kwargs), timeout_s=30)
     return {r.name: r for r in results}
 
 

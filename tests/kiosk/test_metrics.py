@@ -17,11 +17,11 @@ from kiosk.config import ConfigError, KioskConfig, load_config
 from kiosk.pipeline import internal_error_verdict
 from kiosk.service import KioskService
 from kiosk.simulate import script_for, write_replay_folder
+from testkit.linkrig import hub_database, start_hub, wait_for
+from testkit.services import MosquittoBroker, free_port
 from tests.kiosk.test_service import _retained
 from tests.kiosk.test_watchdog import Camera
-from tests.support.linkrig import hub_database, start_hub, wait_for
 from tests.support.scrape import Scrape, scrape
-from tests.support.services import MosquittoBroker, free_port
 from wire import topics
 
 CCCD = "001099012345|123456789|Nguyễn Văn An|01011999|Nam|Thôn 1, Xã A, Huyện B, Tỉnh C|15082021"
