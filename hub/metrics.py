@@ -80,21 +80,33 @@ class ApiTimer:
             await self.app(scope, receive, send)
             return
         status = {"code": 500}  # what the client gets if the app raises before answering
-
-        async def send_and_note(message: Message) -> None:
-            if message.get("type") == "http.response.start":
-                status["code"] = int(message.get("status", 500))
-            await send(message)
-
         started = time.perf_counter()
-        try:
-            await self.app(scope, receive, send_and_note)
-        finally:
+        observed = False
+
+        def observe() -> None:
+            nonlocal observed
+            if observed:
+                return
+            observed = True
             route = getattr(scope.get("route"), "path", None) or "unmatched"
             method = scope.get("method", "OTHER")
             self._histogram.labels(
                 method if method in METHODS else "OTHER", route, f"{status['code'] // 100}xx"
             ).observe(time.perf_counter() - started)
+
+        async def send_and_note(message: Message) -> None:
+            if message.get("type") == "http.response.start":
+                status["code"] = int(message.get("status", 500))
+            elif message.get("type") == "http.response.body" and not message.get("more_body", False):
+                # Counted before the last byte leaves: a client that has its answer finds it counted
+                # (observed after the send, a scrape right after the answer could miss it).
+                observe()
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note)
+        finally:
+            observe()  # an app that raised, or never finished its body
 
 
 def _family(kind: type[Any], name: str, doc: str, per_partition: list[tuple[str, float]]) -> Metric:
