@@ -196,7 +196,8 @@ class QrDecoder:
             if not barcode.valid:
                 failed.append(barcode)
                 continue
-            raw, text = barcode.bytes, barcode.text  # `_code`, inlined for the cheap path's case
+            raw = barcode.bytes  # `_code`, inlined for the cheap path's case
+            text: str | None = barcode.text
             if type(raw) is not bytes:
                 raw = bytes(raw)
             if text is None or not text.isascii():
@@ -294,7 +295,7 @@ class QrDecoder:
         raw = barcode.bytes
         if type(raw) is not bytes:  # zxing-cpp 3 gives bytes already; older releases a bytearray
             raw = bytes(raw)
-        text = barcode.text
+        text: str | None = barcode.text
         if text is None or not text.isascii():  # ASCII, the usual payload, needs no repair
             text = text_from_symbol(raw, text)
         return DecodedCode(text, raw, _quad(barcode.position, scale, offset), strategy)
