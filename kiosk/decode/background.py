@@ -92,6 +92,8 @@ class BackgroundReader:
 
     def collect(self) -> list[DecodedCode]:
         """Codes read since the last call (from frames offered earlier)."""
+        if not self._results:  # the usual frame: no lock (a code landing right now comes next frame)
+            return []
         with self._lock:
             out, self._results = self._results, []
             return out

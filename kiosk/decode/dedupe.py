@@ -8,8 +8,8 @@ the window are dropped, and at most `max_entries` codes are remembered.
 
 from __future__ import annotations
 
-import hashlib
 from collections import OrderedDict
+from hashlib import blake2b
 
 
 class DedupeWindow:
@@ -20,21 +20,24 @@ class DedupeWindow:
 
     def seen_recently(self, raw: bytes, now: float) -> bool:
         """Record a sighting; True if it continues a passage already counted (suppress it)."""
-        self._expire(now)
-        key = hashlib.blake2b(raw, digest_size=16).digest()
-        recent = key in self._last_seen
-        self._last_seen[key] = now
-        self._last_seen.move_to_end(key)
-        while len(self._last_seen) > self._max:
-            self._last_seen.popitem(last=False)
+        last_seen = self._last_seen
+        if last_seen:
+            self._expire(now)
+        key = blake2b(raw, digest_size=16).digest()
+        # pop and insert again: the entry moves to the newest end in one step.
+        recent = last_seen.pop(key, None) is not None
+        last_seen[key] = now
+        while len(last_seen) > self._max:
+            last_seen.popitem(last=False)
         return recent
 
     def _expire(self, now: float) -> None:
-        while self._last_seen:
-            key, seen = next(iter(self._last_seen.items()))
-            if now - seen < self.window_s:
+        last_seen, window = self._last_seen, self.window_s
+        while last_seen:
+            key, seen = next(iter(last_seen.items()))
+            if now - seen < window:
                 break
-            del self._last_seen[key]
+            del last_seen[key]
 
     def __len__(self) -> int:
         return len(self._last_seen)

@@ -61,32 +61,36 @@ class FrameScanner:
             else None
         )
         self._clock = clock
+        self._budget_s = self.config.frame_budget_ms / 1000.0
         self.stats = ScanStats()
 
     def scan(self, gray: np.ndarray, now: float) -> list[DecodedCode]:
         """New codes in this frame. `now` is the frame's capture time (monotonic seconds)."""
-        self.stats.frames += 1
+        stats, gate = self.stats, self.gate
+        stats.frames += 1
         late = self.background.collect() if self.background is not None else []
-        self.stats.learned_codes += len(late)
         codes: list[DecodedCode] = []
-        if self.gate is None or self.gate.should_decode(gray, now):
-            self.stats.decoded_frames += 1
+        if gate is None or gate.should_decode(gray, now):
+            stats.decoded_frames += 1
             # A static scene re-checked on the timer already had its full recovery (and its learned
             # look) when it last changed: only the plain pass and retries of located symbols repeat.
-            moved = self.gate is None or self.gate.last_reason != "timer"
-            codes = self.decoder.decode(
-                gray, self._clock() + self.config.frame_budget_ms / 1000.0, recover=moved
-            )
+            moved = gate is None or gate.last_reason != "timer"
+            codes = self.decoder.decode(gray, self._clock() + self._budget_s, recover=moved)
             if not codes and moved and self.background is not None:
                 self.background.offer(gray)
-            if self.gate is not None:
-                self.gate.decoded(bool(codes or late))
-        elif late and self.gate is not None:
-            self.gate.decoded(True)  # someone is holding a code up: decode the next frames
-        codes += late
-        self.stats.codes += len(codes)
-        fresh = [c for c in codes if not self.dedupe.seen_recently(c.raw, now)]
-        self.stats.new_codes += len(fresh)
+            if gate is not None:
+                gate.decoded(bool(codes or late))
+        elif late and gate is not None:
+            gate.decoded(True)  # someone is holding a code up: decode the next frames
+        if late:
+            stats.learned_codes += len(late)
+            codes += late
+        if not codes:
+            return codes
+        stats.codes += len(codes)
+        seen_recently = self.dedupe.seen_recently
+        fresh = [c for c in codes if not seen_recently(c.raw, now)]
+        stats.new_codes += len(fresh)
         return fresh
 
     def drain(self, now: float, timeout: float | None = None) -> list[DecodedCode]:

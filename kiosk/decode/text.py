@@ -8,10 +8,19 @@ otherwise the text stays as the symbol said it.
 
 from __future__ import annotations
 
+import re
+
+# A character that neither Latin-1 nor CP1252 can encode (beyond U+00FF and not one of CP1252's
+# 0x80-0x9F specials): text holding one cannot be the result of such a round. Most honest non-ASCII
+# text (Vietnamese names: "ễ" is U+1EC5) is told apart by this one search, without raising and
+# catching two encode errors on every frame a code is in view.
+_CP1252_SPECIALS = bytes(range(0x80, 0xA0)).decode("cp1252", errors="ignore")
+_NOT_LATIN = re.compile(f"[^\x00-\xff{re.escape(_CP1252_SPECIALS)}]")
+
 
 def repair_mojibake(text: str) -> str:
     """Undo one UTF-8 -> Latin-1/CP1252 -> UTF-8 round, if that is what happened."""
-    if text.isascii():
+    if text.isascii() or _NOT_LATIN.search(text):
         return text
     for codec in ("cp1252", "latin-1"):
         try:

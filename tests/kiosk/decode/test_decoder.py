@@ -138,6 +138,20 @@ class TestMotionGate:
         gate.decoded(True)
         assert gate.should_decode(scene, 0.05) and gate.last_reason == "code"
 
+    def test_when_the_code_leaves_the_first_empty_frame_is_the_reference(self) -> None:
+        """Frames decoded because a code was in view make no thumbnail; the first of them whose decode
+        finds nothing becomes the reference, so the empty scene after it is skipped again."""
+        gate = MotionGate()
+        scene, empty = phone_scene("x"), background(640, 480)
+        assert gate.should_decode(scene, 0.0)
+        gate.decoded(True)
+        assert gate.should_decode(scene, 0.05) and gate.last_reason == "code"
+        gate.decoded(True)
+        assert gate.should_decode(empty, 0.1) and gate.last_reason == "code"
+        gate.decoded(False)
+        assert not gate.should_decode(empty, 0.15)
+        assert gate.should_decode(scene, 0.2) and gate.last_reason == "motion"
+
 
 def test_scanner_reports_a_held_code_once_and_skips_the_empty_doorway() -> None:
     scanner = FrameScanner(DecodeConfig(dedupe_window_s=3.0))
