@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import signal
 import subprocess
 import sys
 
@@ -11,14 +12,34 @@ import pytest
 from tests.conftest import REPO_ROOT
 
 
-def test_scan_bench_quick_run_prints_its_summary_line() -> None:
-    result = subprocess.run(
-        [sys.executable, "bench/scan.py", "--quick", "--passes", "1"],
-        capture_output=True,
+def run_bench(args: list[str], timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Run a benchmark script; if it overruns (or the test is cut short by pytest-timeout), interrupt it
+    with SIGINT first, so its own `finally` blocks stop the Mosquitto, PostgreSQL and hub it started
+    (subprocess.run's SIGKILL left them running), then kill it."""
+    proc = subprocess.Popen(
+        [sys.executable, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
         cwd=REPO_ROOT,
-        timeout=300,
+        # SIGINT as Python's KeyboardInterrupt even where the runner inherited it ignored (a background job)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except BaseException:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+        raise
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def test_scan_bench_quick_run_prints_its_summary_line() -> None:
+    result = run_bench(["bench/scan.py", "--quick", "--passes", "1"], timeout=300)
     assert result.returncode == 0, result.stderr
     last = result.stdout.strip().splitlines()[-1]
     assert re.fullmatch(
@@ -33,13 +54,7 @@ def test_scan_bench_quick_run_prints_its_summary_line() -> None:
 
 
 def test_link_bench_small_run_loses_nothing() -> None:
-    result = subprocess.run(
-        [sys.executable, "bench/link.py", "--events", "2000"],
-        capture_output=True,
-        text=True,
-        cwd=REPO_ROOT,
-        timeout=300,
-    )
+    result = run_bench(["bench/link.py", "--events", "2000"], timeout=300)
     assert result.returncode == 0, result.stderr
     last = result.stdout.strip().splitlines()[-1]
     assert re.fullmatch(r"link: drain_per_s=\d+ publish_us=[\d.]+ lost=0 dup_at_hub=0", last), last
@@ -47,23 +62,8 @@ def test_link_bench_small_run_loses_nothing() -> None:
 
 @pytest.mark.timeout(330)  # above the run's own 300 s: PostgreSQL + 3 hub runs took >120 s at load 11
 def test_hub_bench_small_run_loses_nothing_and_prints_its_summary() -> None:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "bench/hub.py",
-            "--events",
-            "1000",
-            "--kiosks",
-            "4",
-            "--fleet",
-            "20",
-            "--flags",
-            "2",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=REPO_ROOT,
-        timeout=300,
+    result = run_bench(
+        ["bench/hub.py", "--events", "1000", "--kiosks", "4", "--fleet", "20", "--flags", "2"], timeout=300
     )
     assert result.returncode == 0, result.stderr[-3000:]
     last = result.stdout.strip().splitlines()[-1]
@@ -75,13 +75,7 @@ def test_hub_bench_small_run_loses_nothing_and_prints_its_summary() -> None:
 
 
 def test_screen_bench_small_run_prints_its_summary() -> None:
-    result = subprocess.run(
-        [sys.executable, "bench/screen.py", "--verdicts", "20"],
-        capture_output=True,
-        text=True,
-        cwd=REPO_ROOT,
-        timeout=120,
-    )
+    result = run_bench(["bench/screen.py", "--verdicts", "20"], timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
     last = result.stdout.strip().splitlines()[-1]
     assert re.fullmatch(
@@ -92,13 +86,7 @@ def test_screen_bench_small_run_prints_its_summary() -> None:
 
 
 def test_scan_loop_bench_short_run_prints_its_summary_line() -> None:
-    result = subprocess.run(
-        [sys.executable, "bench/scan_loop.py", "--seconds", "1"],
-        capture_output=True,
-        text=True,
-        cwd=REPO_ROOT,
-        timeout=300,
-    )
+    result = run_bench(["bench/scan_loop.py", "--seconds", "1"], timeout=300)
     assert result.returncode == 0, result.stderr
     last = result.stdout.strip().splitlines()[-1]
     assert re.fullmatch(
@@ -108,22 +96,8 @@ def test_scan_loop_bench_short_run_prints_its_summary_line() -> None:
 
 
 def test_flags_bench_small_run_ends_level_with_the_hub() -> None:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "bench/flags.py",
-            "--flags",
-            "20000",
-            "--fleet",
-            "20",
-            "--delta",
-            "5000",
-            "--new-flags",
-            "3",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=REPO_ROOT,
+    result = run_bench(
+        ["bench/flags.py", "--flags", "20000", "--fleet", "20", "--delta", "5000", "--new-flags", "3"],
         timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
