@@ -12,7 +12,7 @@ so an ack always means "on the hub's disk". A worker that dies before the commit
 re-sends, and the hub's unique `event_id` makes the second copy a no-op.
 
 The kiosk id comes from the topic, which the broker's ACL ties to the client certificate, and
-`store_events` refuses events claiming another kiosk_id: one kiosk cannot write another's log.
+`hub.ingest.store_many` refuses events claiming another kiosk_id: one kiosk cannot write another's log.
 Events are stored in each kiosk's `seq` order (`in_order`): a batch the broker delivered ahead of a
 lost one waits until the kiosk re-sends the missing passages.
 
