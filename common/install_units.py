@@ -16,7 +16,7 @@ import click
 # as a checkout does; the one copy lives in common/systemd/.
 UNIT_DIR = Path(__file__).resolve().parent / "systemd"
 # Documentation= links in the units point here: the checkout holding README.md and docs/ (in a wheel install,
-# pass --prefix where the docs are).
+# pass --prefix where the docs are; a link to a file that is not there is left out, see render_unit).
 SOURCE_ROOT = Path(__file__).resolve().parents[1]
 ROLES: dict[str, list[str]] = {
     "kiosk": ["kiosk.service", "kiosk-screen.service"],
@@ -25,7 +25,17 @@ ROLES: dict[str, list[str]] = {
 
 
 def render_unit(template: str, prefix: Path, venv: Path) -> str:
-    return template.replace("@PREFIX@", str(prefix)).replace("@VENV@", str(venv))
+    """The unit with this machine's paths. A `Documentation=file://` link to a file that is not there (an
+    installed wheel has no README or docs/ beside it) is left out: `systemctl help` on a dangling link
+    only confuses the technician."""
+    text = template.replace("@PREFIX@", str(prefix)).replace("@VENV@", str(venv))
+    kept = [
+        line
+        for line in text.splitlines(keepends=True)
+        if not line.startswith("Documentation=file://")
+        or Path(line.removeprefix("Documentation=file://").strip()).exists()
+    ]
+    return "".join(kept)
 
 
 def render_all(dest: Path, prefix: Path, venv: Path, role: str | None = None) -> list[Path]:

@@ -196,3 +196,21 @@ def test_mosquitto_keeps_config_in_etc_and_writes_only_under_var_lib(tmp_path: P
     )
     location = Path(re.search(r"^persistence_location (.+)$", conf, re.M).group(1))
     assert any(location == p or p in location.parents for p in writable), (location, writable)
+
+
+def test_documentation_links_point_at_files_that_exist_or_are_left_out(tmp_path: Path) -> None:
+    """From a checkout the units link the README and docs/; from a wheel install (no docs beside the
+    package) a file:// link would dangle, so it is left out rather than written."""
+    checkout = render_all(tmp_path / "checkout", REPO_ROOT, Path(sys.prefix), "kiosk")
+    links = [
+        line.removeprefix("Documentation=file://")
+        for unit in checkout
+        for line in unit.read_text().splitlines()
+        if line.startswith("Documentation=file://")
+    ]
+    assert len(links) == 2 and all(Path(link).is_file() for link in links), links
+    wheel = render_all(tmp_path / "wheel", tmp_path / "site-packages", Path(sys.prefix), "kiosk")
+    for unit in wheel:
+        text = unit.read_text()
+        assert "Documentation=file://" not in text, unit
+        assert "ExecStart=" in text  # the rest of the unit is intact
