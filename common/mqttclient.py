@@ -126,6 +126,10 @@ class MqttClient:
         self.handler_errors = errors if errors is not None else CallbackErrors()
         self.stats = ClientStats()
         self.connected = threading.Event()  # set while a connection is up (after its CONNACK)
+        # Set once the broker acknowledged every route's subscription on this connection (SUBACK): only
+        # then is a message published elsewhere sure to reach us. Cleared with `connected`.
+        self.subscribed = threading.Event()
+        self._pending_subacks: set[int] = set()
         self.routes: list[Route] = []
         self._will = will
         self._on_connected = guarded(f"{name}.on_connect", self.handler_errors, on_connected or _nothing)
@@ -334,6 +338,7 @@ class MqttClient:
         client.on_socket_unregister_write = _nothing
         client.on_connect = self._connack
         client.on_disconnect = self._disconnected
+        client.on_subscribe = self._suback
         client.on_message = self._message
         return client
 
@@ -391,11 +396,21 @@ class MqttClient:
         self._up = True
         self.stats.connects += 1
         self._backoff.reset()
+        self._pending_subacks = set()
         for route in self.routes:
-            client.subscribe(route.topic_filter, qos=route.qos)
+            _rc, mid = client.subscribe(route.topic_filter, qos=route.qos)
+            if mid is not None:
+                self._pending_subacks.add(mid)
+        if not self._pending_subacks:
+            self.subscribed.set()
         log.info("%s: connected to %s:%d", self.name, self.settings.host, self.settings.port)
         self._on_connected()
         self.connected.set()  # after the subscriptions and the owner's own start are queued
+
+    def _suback(self, _c: mqtt.Client, _u: Any, mid: int, _reasons: Any, _props: Any) -> None:
+        self._pending_subacks.discard(mid)
+        if self._up and not self._pending_subacks:
+            self.subscribed.set()
 
     def _disconnected(self, _c: mqtt.Client, _u: Any, _flags: Any, reason: Any, _props: Any) -> None:
         if self._up and not self._closing:
@@ -407,6 +422,7 @@ class MqttClient:
     def _lost(self, why: str) -> None:
         self._up = False
         self.connected.clear()
+        self.subscribed.clear()
         self.stats.disconnects += 1
         self._retry_later(f"disconnected ({why})")
         self._on_lost(why)
@@ -428,6 +444,7 @@ class MqttClient:
                 self._io(client, 0.1)
         self._up = False
         self.connected.clear()
+        self.subscribed.clear()
         self._client = None
         if not self._closed:
             self._closed = True

@@ -89,8 +89,7 @@ def test_a_failing_handler_is_counted_and_the_connection_carries_on(
     client.route("t/good", good, name="good")
     client.start()
     try:
-        assert client.connected.wait(10)
-        time.sleep(0.2)  # subscriptions are acknowledged asynchronously
+        assert client.subscribed.wait(10)  # subscriptions are acknowledged asynchronously
         send(sender, "t/bad", b"boom")
         send(sender, "t/bad", b"fine")
         send(sender, "t/good", b"also fine")
@@ -119,7 +118,7 @@ def test_subscriptions_are_made_again_after_the_broker_restarts(
         broker.start()
         wait_for(lambda: client.stats.connects == 2, 30, "the reconnect")
         assert client.stats.disconnects == 1 and len(reconnected) == 2
-        time.sleep(0.2)
+        assert client.subscribed.wait(10)
         other = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="late", protocol=mqtt.MQTTv5)
         other.connect(broker.host, broker.port)
         other.loop_start()
@@ -138,8 +137,7 @@ def test_publishes_from_many_threads_arrive_whole_and_in_each_threads_order(brok
     client.route("t/loop/+", inbox)
     client.start()
     try:
-        assert client.connected.wait(10)
-        time.sleep(0.2)
+        assert client.subscribed.wait(10)
 
         def publish(n: int) -> None:
             for i in range(200):
@@ -180,8 +178,7 @@ def test_mqtt_3_1_1_with_a_persistent_session_keeps_what_was_sent_while_away(
     client = MqttClient(make, name="t-311")
     client.route("t/311", inbox)
     client.start()
-    assert client.connected.wait(10)
-    time.sleep(0.2)
+    assert client.subscribed.wait(10)
     client.stop()
     send(sender, "t/311", b"while away")  # queued by the broker for the persistent session
     again = MqttClient(make, name="t-311")
@@ -211,8 +208,7 @@ def test_a_publish_before_the_first_connection_is_sent_once_connected(broker: Mo
     listener.start()
     early = MqttClient(settings(broker, "t-early"), name="t-early")
     try:
-        assert listener.connected.wait(10)
-        time.sleep(0.2)
+        assert listener.subscribed.wait(10)
         assert early.publish("t/early", b"before connecting").rc == mqtt.MQTT_ERR_NO_CONN
         early.start()
         wait_for(lambda: inbox.payloads("t/early") == [b"before connecting"], 10, "the early message")
